@@ -1,0 +1,89 @@
+//! `ConfigError`: everything that can be wrong with a configuration, found at start-up.
+
+use std::path::PathBuf;
+
+use super::settings::Source;
+
+/// A configuration problem. Every variant says which key, where it came from and what was
+/// expected, so the message alone is enough to fix the setting.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A value could not be parsed or is out of range.
+    #[error("invalid value {value:?} for `{key}` from {origin}: expected {expected}")]
+    InvalidValue {
+        /// The key as written in its source (a property name, alias or server setting).
+        key: String,
+        /// Where the value came from.
+        origin: Source,
+        /// The offending value, as given.
+        value: String,
+        /// What would have been accepted.
+        expected: &'static str,
+    },
+    /// Only one half of the key/secret pair was given by a source.
+    #[error("`{present}` is set by {origin} but `{missing}` is not: expected both or neither")]
+    IncompleteAuth {
+        /// The half that is set.
+        present: &'static str,
+        /// The half that is missing.
+        missing: &'static str,
+        /// The source that set only one half.
+        origin: Source,
+    },
+    /// A worker was registered with an empty task type.
+    #[error("empty task type: expected a non-empty task definition name")]
+    EmptyTaskType,
+    /// The HTTP timeout would cut a long poll short.
+    #[error(
+        "http_timeout {http_timeout_ms} ms (from {http_origin}) must exceed poll_timeout \
+         {poll_timeout_ms} ms of task `{task_type}` (from {poll_origin})"
+    )]
+    HttpTimeoutTooShort {
+        /// The HTTP timeout in milliseconds.
+        http_timeout_ms: u64,
+        /// Where the HTTP timeout came from (boxed to keep the error small).
+        http_origin: Box<Source>,
+        /// The worker's poll timeout in milliseconds.
+        poll_timeout_ms: u64,
+        /// Where the poll timeout came from (boxed to keep the error small).
+        poll_origin: Box<Source>,
+        /// The worker's task type.
+        task_type: String,
+    },
+    /// A worker.ini that was named explicitly does not exist.
+    #[error("config file {} (named by {named_by}) does not exist", path.display())]
+    FileNotFound {
+        /// The path that was named.
+        path: PathBuf,
+        /// Who named it: `env:CONDUCTOR_WORKER_CONFIG` or `code`.
+        named_by: Source,
+    },
+    /// A worker.ini exists but could not be read (permissions, not UTF-8, a directory...).
+    #[error("config file {} could not be read: {source}", path.display())]
+    FileUnreadable {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A worker.ini is not valid INI (as Python's configparser reads it).
+    #[error("config file {} is malformed{}: {message}", path.display(), line.map(|l| format!(" at line {l}")).unwrap_or_default())]
+    FileMalformed {
+        /// The file.
+        path: PathBuf,
+        /// The 1-based line of the problem, when known.
+        line: Option<usize>,
+        /// What is wrong.
+        message: String,
+    },
+    /// figment could not merge or extract the layers (values are strings, so this means a bug).
+    #[error("configuration layering failed: {0}")]
+    Layering(Box<figment::Error>),
+}
+
+impl From<figment::Error> for ConfigError {
+    fn from(err: figment::Error) -> Self {
+        ConfigError::Layering(Box::new(err))
+    }
+}
