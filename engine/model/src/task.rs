@@ -265,7 +265,10 @@ mod tests {
         let task: Task = serde_json::from_value(server_json()).unwrap();
         let encoded = serde_json::to_value(&task).unwrap();
         let mut expected = server_json();
-        expected.as_object_mut().unwrap().remove("someFieldFromTheFuture");
+        expected
+            .as_object_mut()
+            .unwrap()
+            .remove("someFieldFromTheFuture");
         assert_eq!(encoded, expected);
         assert!(!serde_json::to_string(&task).unwrap().contains("null"));
     }

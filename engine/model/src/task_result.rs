@@ -200,8 +200,16 @@ mod tests {
     #[test]
     fn extend_lease_is_sent_only_when_set() {
         let mut result = TaskResult::new("t", "w", TaskResultStatus::InProgress);
-        assert!(!serde_json::to_string(&result).unwrap().contains("extendLease"));
+        assert!(
+            !serde_json::to_string(&result)
+                .unwrap()
+                .contains("extendLease")
+        );
         result.extend_lease = true;
-        assert!(serde_json::to_string(&result).unwrap().contains("\"extendLease\":true"));
+        assert!(
+            serde_json::to_string(&result)
+                .unwrap()
+                .contains("\"extendLease\":true")
+        );
     }
 }

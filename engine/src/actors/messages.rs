@@ -1,0 +1,35 @@
+//! The messages that carry tasks and results between a worker's actors. Each carries a batch.
+
+use actix::Message;
+use tokio::sync::OwnedSemaphorePermit;
+
+use crate::model::{Task, TaskResult};
+
+/// A polled task with the execution slot reserved for it.
+#[derive(Debug)]
+pub(crate) struct LeasedTask {
+    pub(crate) task: Task,
+    pub(crate) permit: OwnedSemaphorePermit,
+}
+
+/// Poller → Executor: run these tasks.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub(crate) struct Execute(pub(crate) Vec<LeasedTask>);
+
+/// A finished task's result, still holding its execution slot.
+#[derive(Debug)]
+pub(crate) struct Finished {
+    pub(crate) result: TaskResult,
+    pub(crate) permit: OwnedSemaphorePermit,
+}
+
+/// Executor → Updater: post these results. One queue slot per result has already been taken.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub(crate) struct Post(pub(crate) Vec<Finished>);
+
+/// Ask an actor to do its next round of work (sent by itself).
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub(crate) struct Tick;

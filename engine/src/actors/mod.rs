@@ -1,0 +1,107 @@
+//! The three actors that run one worker, and the state they share.
+//!
+//! ```text
+//!            permits (slots)                     results + permits          queue slots
+//! Poller ───────────────────► Executor ─────────────────────────► Updater ─────────────► server
+//!  reserve N free slots,       run each task (worker's pool        bounded queue; a slot  POST each
+//!  batch long-poll ≤ N,        or arbiter), catch panics           is freed when its      result, retry
+//!  give back what is unused                                        first post settles     with backoff
+//! ```
+//!
+//! All three actors of a worker live on one arbiter (one thread), so the messages between them
+//! are cheap; messages carry batches. See `docs/architecture.md`.
+
+mod executor;
+mod messages;
+mod poller;
+mod updater;
+
+pub(crate) use executor::Executor;
+pub(crate) use poller::Poller;
+pub(crate) use updater::Updater;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::WorkerSettings;
+
+/// State shared by one worker's actors and the host.
+#[derive(Debug)]
+pub(crate) struct Pipeline {
+    /// The worker's resolved settings.
+    pub(crate) settings: WorkerSettings,
+    /// The worker id as sent to the server.
+    pub(crate) worker_id: Arc<str>,
+    /// Execution slots: `concurrency` permits. The poller takes them before it polls; a task's
+    /// permit is released when the first post of its result settles.
+    pub(crate) slots: Arc<Semaphore>,
+    /// Room in the updater's queue: the executor takes one per result before handing it over;
+    /// the updater gives it back once the result is posted (or given up).
+    pub(crate) queue_slots: Arc<Semaphore>,
+    /// The updater queue's capacity.
+    pub(crate) queue_capacity: usize,
+    /// Whether polling is paused.
+    pub(crate) paused: AtomicBool,
+    /// Cancelled when the host starts draining: the poller stops.
+    pub(crate) stop_polling: CancellationToken,
+    /// Counters.
+    pub(crate) stats: Stats,
+}
+
+impl Pipeline {
+    /// The shared state for a worker with `settings`.
+    pub(crate) fn new(settings: WorkerSettings, stop_polling: CancellationToken) -> Self {
+        let concurrency = settings.concurrency.max(1);
+        let queue_capacity = concurrency * 2;
+        Self {
+            worker_id: Arc::from(settings.worker_id.as_str()),
+            paused: AtomicBool::new(settings.paused),
+            slots: Arc::new(Semaphore::new(concurrency)),
+            queue_slots: Arc::new(Semaphore::new(queue_capacity)),
+            queue_capacity,
+            settings,
+            stop_polling,
+            stats: Stats::default(),
+        }
+    }
+
+    /// Execution slots taken: tasks executing, or whose result's first post has not settled.
+    pub(crate) fn executing(&self) -> usize {
+        self.settings
+            .concurrency
+            .max(1)
+            .saturating_sub(self.slots.available_permits())
+    }
+
+    /// Results waiting to be posted (queued, in flight or waiting for a retry).
+    pub(crate) fn unposted(&self) -> usize {
+        self.queue_capacity
+            .saturating_sub(self.queue_slots.available_permits())
+    }
+}
+
+/// Per-worker counters (relaxed atomics: they are statistics, not synchronization).
+#[derive(Debug, Default)]
+pub(crate) struct Stats {
+    pub(crate) polls: AtomicU64,
+    pub(crate) empty_polls: AtomicU64,
+    pub(crate) poll_errors: AtomicU64,
+    pub(crate) tasks_polled: AtomicU64,
+    pub(crate) tasks_executed: AtomicU64,
+    pub(crate) results_posted: AtomicU64,
+    pub(crate) update_retries: AtomicU64,
+    pub(crate) results_given_up: AtomicU64,
+}
+
+impl Stats {
+    pub(crate) fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub(crate) fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+}

@@ -1,0 +1,230 @@
+//! The Poller: reserves free execution slots, batch long-polls for exactly that many tasks and
+//! hands them to the Executor, each with its slot.
+//!
+//! Invariant: tasks polled ≤ permits held. A poll asks for `count` = the permits it holds
+//! (at most the batch size); what the answer does not fill is given back at once. An oversize
+//! answer (a server that returns more than asked) is never dropped: the extra tasks wait for
+//! slots to free and then run. A poll in flight is never abandoned (its answer may carry
+//! tasks the server has already marked IN_PROGRESS); it is bounded by the poll timeout plus
+//! the HTTP timeout.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use actix::prelude::*;
+
+use crate::actors::executor::Executor;
+use crate::actors::messages::{Execute, LeasedTask, Tick};
+use crate::actors::{Pipeline, Stats};
+use crate::backoff::{ErrorBackoff, empty_queue_delay};
+use crate::client::{ClientError, ConductorClient, PollTarget};
+
+/// How a poll round ended.
+#[derive(Debug)]
+enum Round {
+    /// Tasks were handed to the executor.
+    Polled,
+    /// The queue was empty.
+    Empty,
+    /// The poll failed.
+    Failed(ClientError),
+    /// Polling is paused.
+    Paused,
+    /// The host is draining, or the executor is gone.
+    Stopped,
+}
+
+/// Polls for one worker.
+pub(crate) struct Poller {
+    pipeline: Arc<Pipeline>,
+    client: ConductorClient,
+    target: PollTarget,
+    executor: Addr<Executor>,
+    empty_polls: u32,
+    failed_polls: u32,
+    error_backoff: ErrorBackoff,
+}
+
+impl Poller {
+    /// A poller for the worker behind `pipeline`, feeding `executor`.
+    pub(crate) fn new(
+        pipeline: Arc<Pipeline>,
+        client: ConductorClient,
+        executor: Addr<Executor>,
+    ) -> Self {
+        let settings = &pipeline.settings;
+        let target = client.poll_target(
+            &settings.task_type,
+            &pipeline.worker_id,
+            settings.domain.as_deref(),
+        );
+        Self {
+            client,
+            target,
+            executor,
+            empty_polls: 0,
+            failed_polls: 0,
+            error_backoff: ErrorBackoff {
+                base: Duration::from_millis(250),
+                max: Duration::from_secs(30),
+            },
+            pipeline,
+        }
+    }
+
+    /// Decides when to poll next.
+    fn after_round(&mut self, round: Round, ctx: &mut Context<Self>) {
+        let interval = self.pipeline.settings.polling_interval;
+        let delay = match round {
+            Round::Polled => {
+                self.empty_polls = 0;
+                self.failed_polls = 0;
+                Duration::ZERO
+            }
+            Round::Empty => {
+                self.failed_polls = 0;
+                self.empty_polls = self.empty_polls.saturating_add(1);
+                empty_queue_delay(self.empty_polls, interval)
+            }
+            Round::Failed(err) => {
+                let delay = self.error_backoff.delay(self.failed_polls);
+                self.failed_polls = self.failed_polls.saturating_add(1);
+                tracing::warn!(
+                    task_type = %self.pipeline.settings.task_type,
+                    error = %err,
+                    retry_in = ?delay,
+                    "poll failed"
+                );
+                delay
+            }
+            Round::Paused => interval.max(Duration::from_millis(10)),
+            Round::Stopped => {
+                ctx.stop();
+                return;
+            }
+        };
+        if delay.is_zero() {
+            ctx.notify(Tick);
+        } else {
+            // Wake early when the host starts draining, so shutdown never waits out a backoff.
+            let stop = self.pipeline.stop_polling.clone();
+            ctx.spawn(
+                async move {
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => {}
+                        _ = stop.cancelled() => {}
+                    }
+                }
+                .into_actor(self)
+                .map(|(), _, ctx| ctx.notify(Tick)),
+            );
+        }
+    }
+}
+
+impl Actor for Poller {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.notify(Tick);
+    }
+}
+
+impl Handler<Tick> for Poller {
+    type Result = ResponseActFuture<Self, ()>;
+
+    fn handle(&mut self, _: Tick, _: &mut Self::Context) -> Self::Result {
+        let round = poll_round(
+            Arc::clone(&self.pipeline),
+            self.client.clone(),
+            self.target.clone(),
+            self.executor.clone(),
+        );
+        Box::pin(
+            round
+                .into_actor(self)
+                .map(|round, poller, ctx| poller.after_round(round, ctx)),
+        )
+    }
+}
+
+/// One round: reserve slots, poll, hand over.
+async fn poll_round(
+    pipeline: Arc<Pipeline>,
+    client: ConductorClient,
+    target: PollTarget,
+    executor: Addr<Executor>,
+) -> Round {
+    if pipeline.stop_polling.is_cancelled() {
+        return Round::Stopped;
+    }
+    if pipeline.paused.load(Ordering::Relaxed) {
+        return Round::Paused;
+    }
+    let slots = &pipeline.slots;
+    // Wait for one free slot, then take every other free one, up to the batch size.
+    let mut permit = tokio::select! {
+        biased;
+        _ = pipeline.stop_polling.cancelled() => return Round::Stopped,
+        permit = Arc::clone(slots).acquire_owned() => match permit {
+            Ok(permit) => permit,
+            Err(_) => return Round::Stopped,
+        },
+    };
+    let batch = pipeline.settings.batch_size.max(1);
+    let extra = slots.available_permits().min(batch - 1);
+    if extra > 0
+        && let Ok(more) = Arc::clone(slots).try_acquire_many_owned(extra as u32)
+    {
+        permit.merge(more);
+    }
+    let count = permit.num_permits();
+    Stats::add(&pipeline.stats.polls, 1);
+    let tasks = match client
+        .poll(&target, count, pipeline.settings.poll_timeout)
+        .await
+    {
+        Ok(tasks) => tasks,
+        Err(err) => {
+            Stats::add(&pipeline.stats.poll_errors, 1);
+            return Round::Failed(err);
+        }
+    };
+    if tasks.is_empty() {
+        Stats::add(&pipeline.stats.empty_polls, 1);
+        return Round::Empty;
+    }
+    Stats::add(&pipeline.stats.tasks_polled, tasks.len() as u64);
+
+    let mut leased = Vec::with_capacity(tasks.len().min(count));
+    let mut oversize = Vec::new();
+    for task in tasks {
+        match permit.split(1) {
+            Some(slot) => leased.push(LeasedTask { task, permit: slot }),
+            None => oversize.push(task),
+        }
+    }
+    drop(permit); // gives back the slots the answer did not fill
+    if executor.send(Execute(leased)).await.is_err() {
+        tracing::error!("executor stopped; polled tasks are left to the server's timeout");
+        return Round::Stopped;
+    }
+    if !oversize.is_empty() {
+        tracing::warn!(
+            extra = oversize.len(),
+            asked = count,
+            "server answered with more tasks than asked for; running them as slots free"
+        );
+    }
+    for task in oversize {
+        let Ok(slot) = Arc::clone(slots).acquire_owned().await else {
+            return Round::Stopped;
+        };
+        let batch = vec![LeasedTask { task, permit: slot }];
+        if executor.send(Execute(batch)).await.is_err() {
+            return Round::Stopped;
+        }
+    }
+    Round::Polled
+}

@@ -1,0 +1,319 @@
+//! The HTTP client for the Conductor task API: batch poll, update (v1 and v2).
+//!
+//! Built on hyper-util's pooled client with TCP_NODELAY and keep-alive. The host makes one
+//! client per arbiter, because a pooled connection is driven by the runtime that opened it.
+//! Every call has a deadline; every response body is read to its end so its connection goes
+//! back to the pool; poll responses are decoded with simd-json from reused buffers.
+
+mod error;
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::header::{ACCEPT, CONTENT_TYPE, HeaderValue};
+use hyper::{Method, Request, StatusCode};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
+
+use crate::model::{ErrorResponse, Task, TaskResult};
+
+pub use error::ClientError;
+
+/// Characters escaped in a path segment or query value.
+const COMPONENT: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'&')
+    .add(b'+')
+    .add(b'/')
+    .add(b'<')
+    .add(b'=')
+    .add(b'>')
+    .add(b'?')
+    .add(b'`')
+    .add(b'{')
+    .add(b'}');
+
+/// How much of an error body is kept for the error message.
+const ERROR_BODY_LIMIT: usize = 4096;
+
+/// The settings a client is built with.
+#[derive(Debug, Clone)]
+pub(crate) struct ClientSettings {
+    /// The API base, ending in `/api` without a trailing slash.
+    pub(crate) base_url: String,
+    /// The deadline of every call (a poll adds its long-poll timeout to it).
+    pub(crate) http_timeout: Duration,
+    /// How many idle keep-alive connections to keep (at least the calls in flight).
+    pub(crate) max_idle_connections: usize,
+}
+
+/// A Conductor task-API client. Cheap to clone; clones share one connection pool.
+#[derive(Clone)]
+pub(crate) struct ConductorClient {
+    http: Client<HttpConnector, Full<Bytes>>,
+    base: Arc<str>,
+    http_timeout: Duration,
+    buffers: Arc<Mutex<Vec<DecodeBuffers>>>,
+}
+
+impl std::fmt::Debug for ConductorClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConductorClient")
+            .field("base", &self.base)
+            .field("http_timeout", &self.http_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Reusable buffers for decoding poll responses.
+#[derive(Default)]
+struct DecodeBuffers {
+    body: Vec<u8>,
+    simd: simd_json::Buffers,
+}
+
+/// A prepared poll: the URL prefix for one worker's polls, built once.
+#[derive(Debug, Clone)]
+pub(crate) struct PollTarget {
+    prefix: String,
+}
+
+impl ConductorClient {
+    /// A client with its own connection pool.
+    pub(crate) fn new(settings: &ClientSettings) -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_keepalive(Some(Duration::from_secs(60)));
+        connector.set_connect_timeout(Some(settings.http_timeout));
+        let http = Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(Duration::from_secs(30))
+            .pool_max_idle_per_host(settings.max_idle_connections.max(1))
+            .build(connector);
+        Self {
+            http,
+            base: Arc::from(settings.base_url.trim_end_matches('/')),
+            http_timeout: settings.http_timeout,
+            buffers: Arc::new(Mutex::new(Vec::new())),
+        }
+    }
+
+    /// The URL prefix of batch polls for `task_type` by `worker_id` in `domain`.
+    pub(crate) fn poll_target(
+        &self,
+        task_type: &str,
+        worker_id: &str,
+        domain: Option<&str>,
+    ) -> PollTarget {
+        let mut prefix = format!(
+            "{}/tasks/poll/batch/{}?workerid={}",
+            self.base,
+            utf8_percent_encode(task_type, COMPONENT),
+            utf8_percent_encode(worker_id, COMPONENT),
+        );
+        // As the SDKs do, a blank domain is left out (the server would read it as the queue
+        // ":taskType").
+        if let Some(domain) = domain.filter(|d| !d.is_empty()) {
+            prefix.push_str("&domain=");
+            prefix.extend(utf8_percent_encode(domain, COMPONENT));
+        }
+        PollTarget { prefix }
+    }
+
+    /// Batch-polls up to `count` tasks, letting the server hold the request up to `timeout`.
+    /// Accepts 200 with a list (of any length), 200 with an empty body, and 204.
+    pub(crate) async fn poll(
+        &self,
+        target: &PollTarget,
+        count: usize,
+        timeout: Duration,
+    ) -> Result<Vec<Task>, ClientError> {
+        let url = format!(
+            "{}&count={count}&timeout={}",
+            target.prefix,
+            timeout.as_millis()
+        );
+        let request = Request::builder()
+            .method(Method::GET)
+            .uri(url)
+            .header(ACCEPT, HeaderValue::from_static("application/json"))
+            .body(Full::new(Bytes::new()))
+            .map_err(|err| ClientError::Request(err.to_string()))?;
+        let deadline = self.http_timeout + timeout;
+        let mut buffers = self.take_buffers();
+        let outcome = tokio::time::timeout(deadline, async {
+            let response = self.http.request(request).await?;
+            let status = response.status();
+            read_body(response.into_body(), &mut buffers.body, usize::MAX).await?;
+            Ok::<_, ClientError>(status)
+        })
+        .await
+        .map_err(|_| ClientError::Timeout(deadline))
+        .and_then(|inner| inner);
+        let decoded = outcome.and_then(|status| decode_poll(status, &mut buffers));
+        self.return_buffers(buffers);
+        decoded
+    }
+
+    /// Posts a result with `POST /tasks` (v1).
+    pub(crate) async fn update(&self, result: &TaskResult) -> Result<(), ClientError> {
+        let url = format!("{}/tasks", self.base);
+        self.post_result(url, result, HeaderValue::from_static("text/plain"))
+            .await
+            .map(|_| ())
+    }
+
+    async fn post_result(
+        &self,
+        url: String,
+        result: &TaskResult,
+        accept: HeaderValue,
+    ) -> Result<(StatusCode, Vec<u8>), ClientError> {
+        let body =
+            serde_json::to_vec(result).map_err(|err| ClientError::Encode(err.to_string()))?;
+        let request = Request::builder()
+            .method(Method::POST)
+            .uri(url)
+            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+            .header(ACCEPT, accept)
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|err| ClientError::Request(err.to_string()))?;
+        let deadline = self.http_timeout;
+        tokio::time::timeout(deadline, async {
+            let response = self.http.request(request).await?;
+            let status = response.status();
+            let mut body = Vec::new();
+            read_body(response.into_body(), &mut body, usize::MAX).await?;
+            if status.is_success() {
+                Ok((status, body))
+            } else {
+                Err(status_error(status, &body))
+            }
+        })
+        .await
+        .map_err(|_| ClientError::Timeout(deadline))?
+    }
+
+    fn take_buffers(&self) -> DecodeBuffers {
+        let mut pool = self.buffers.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut buffers = pool.pop().unwrap_or_default();
+        buffers.body.clear();
+        buffers
+    }
+
+    fn return_buffers(&self, buffers: DecodeBuffers) {
+        let mut pool = self.buffers.lock().unwrap_or_else(PoisonError::into_inner);
+        if pool.len() < 8 {
+            pool.push(buffers);
+        }
+    }
+}
+
+/// Reads a response body to its end into `buffer`, keeping at most `limit` bytes.
+async fn read_body(
+    mut body: hyper::body::Incoming,
+    buffer: &mut Vec<u8>,
+    limit: usize,
+) -> Result<(), ClientError> {
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|err| ClientError::Transport(err.to_string()))?;
+        if let Some(data) = frame.data_ref() {
+            let room = limit.saturating_sub(buffer.len());
+            buffer.extend_from_slice(&data[..data.len().min(room)]);
+        }
+    }
+    Ok(())
+}
+
+fn decode_poll(status: StatusCode, buffers: &mut DecodeBuffers) -> Result<Vec<Task>, ClientError> {
+    match status {
+        StatusCode::NO_CONTENT => Ok(Vec::new()),
+        StatusCode::OK if buffers.body.iter().all(u8::is_ascii_whitespace) => Ok(Vec::new()),
+        StatusCode::OK => {
+            simd_json::serde::from_slice_with_buffers(&mut buffers.body, &mut buffers.simd)
+                .map_err(|err| ClientError::Decode(err.to_string()))
+        }
+        other => Err(status_error(other, &buffers.body)),
+    }
+}
+
+/// A non-2xx answer as an error, with the server's message when its body is an ErrorResponse.
+fn status_error(status: StatusCode, body: &[u8]) -> ClientError {
+    let body = &body[..body.len().min(ERROR_BODY_LIMIT)];
+    let message = serde_json::from_slice::<ErrorResponse>(body)
+        .ok()
+        .and_then(|err| err.message.or(err.error))
+        .unwrap_or_else(|| String::from_utf8_lossy(body).into_owned());
+    ClientError::Status {
+        status: status.as_u16(),
+        message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client() -> ConductorClient {
+        ConductorClient::new(&ClientSettings {
+            base_url: "http://127.0.0.1:1/api/".into(),
+            http_timeout: Duration::from_secs(1),
+            max_idle_connections: 4,
+        })
+    }
+
+    #[test]
+    fn poll_urls_escape_their_parts_and_leave_out_blank_domains() {
+        let client = client();
+        let target = client.poll_target("my task/v1", "host-1 #2", Some("eu&us"));
+        assert_eq!(
+            target.prefix,
+            "http://127.0.0.1:1/api/tasks/poll/batch/my%20task%2Fv1?workerid=host-1%20%232&domain=eu%26us"
+        );
+        let blank = client.poll_target("t", "w", Some(""));
+        assert!(!blank.prefix.contains("domain"));
+    }
+
+    #[test]
+    fn error_bodies_yield_the_server_message() {
+        let body = br#"{"status":404,"message":"No such task found by id: x","retryable":false}"#;
+        let err = status_error(StatusCode::NOT_FOUND, body);
+        assert_eq!(
+            err.to_string(),
+            "server answered 404: No such task found by id: x"
+        );
+        assert!(!err.is_retryable());
+        let plain = status_error(StatusCode::BAD_GATEWAY, b"upstream down");
+        assert!(plain.is_retryable());
+        assert!(plain.to_string().contains("upstream down"));
+    }
+
+    #[test]
+    fn empty_and_no_content_polls_are_empty() {
+        let mut buffers = DecodeBuffers::default();
+        assert!(
+            decode_poll(StatusCode::NO_CONTENT, &mut buffers)
+                .unwrap()
+                .is_empty()
+        );
+        buffers.body.extend_from_slice(b"[]");
+        assert!(
+            decode_poll(StatusCode::OK, &mut buffers)
+                .unwrap()
+                .is_empty()
+        );
+        buffers.body.clear();
+        buffers.body.extend_from_slice(b"[{\"taskId\":\"x\"");
+        assert!(matches!(
+            decode_poll(StatusCode::OK, &mut buffers),
+            Err(ClientError::Decode(_))
+        ));
+    }
+}

@@ -1,0 +1,74 @@
+//! What a running host reports: per-worker counters and the outcome of a shutdown.
+
+use std::sync::atomic::Ordering;
+
+use crate::actors::{Pipeline, Stats};
+
+/// A snapshot of every worker of a running host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostStatus {
+    /// One entry per worker, in the order they were added.
+    pub workers: Vec<WorkerStatus>,
+}
+
+/// A snapshot of one worker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WorkerStatus {
+    /// The task type polled.
+    pub task_type: String,
+    /// The domain polled, if any.
+    pub domain: Option<String>,
+    /// Whether polling is paused.
+    pub paused: bool,
+    /// Execution slots taken: tasks executing, or whose result's first post has not settled.
+    pub executing: usize,
+    /// Results not yet taken by the server (queued, in flight, or waiting for a retry).
+    pub unposted: usize,
+    /// Polls made.
+    pub polls: u64,
+    /// Polls that returned nothing.
+    pub empty_polls: u64,
+    /// Polls that failed.
+    pub poll_errors: u64,
+    /// Tasks received from polls.
+    pub tasks_polled: u64,
+    /// Tasks whose execution finished (any outcome).
+    pub tasks_executed: u64,
+    /// Results the server took.
+    pub results_posted: u64,
+    /// Result posts retried.
+    pub update_retries: u64,
+    /// Results given up after retries (each one logged).
+    pub results_given_up: u64,
+}
+
+impl WorkerStatus {
+    pub(crate) fn of(pipeline: &Pipeline) -> Self {
+        let stats = &pipeline.stats;
+        Self {
+            task_type: pipeline.settings.task_type.clone(),
+            domain: pipeline.settings.domain.clone(),
+            paused: pipeline.paused.load(Ordering::Relaxed),
+            executing: pipeline.executing(),
+            unposted: pipeline.unposted(),
+            polls: Stats::get(&stats.polls),
+            empty_polls: Stats::get(&stats.empty_polls),
+            poll_errors: Stats::get(&stats.poll_errors),
+            tasks_polled: Stats::get(&stats.tasks_polled),
+            tasks_executed: Stats::get(&stats.tasks_executed),
+            results_posted: Stats::get(&stats.results_posted),
+            update_retries: Stats::get(&stats.update_retries),
+            results_given_up: Stats::get(&stats.results_given_up),
+        }
+    }
+}
+
+/// How a shutdown ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShutdownReport {
+    /// Whether every task finished and every result was delivered within the grace period.
+    pub clean: bool,
+    /// The workers' state when the host stopped.
+    pub workers: Vec<WorkerStatus>,
+}

@@ -1,0 +1,256 @@
+//! [`FnWorker`]: a function or closure as a worker, sync or async, with its settings given by
+//! builder methods.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+
+use crate::config::WorkerOptions;
+use crate::model::{Task, TaskResult};
+use crate::worker::{FromTask, IntoTaskResult, TaskContext, WorkerError, WorkerSpec};
+
+/// A function or closure as a worker.
+///
+/// [`FnWorker::new`] takes an async function, run on the worker's arbiter;
+/// [`FnWorker::blocking`] takes a synchronous one, run on a thread pool of its own with
+/// `concurrency` threads. Either takes one argument ([`Task`] or [`Input<T>`](crate::Input)),
+/// optionally followed by a [`TaskContext`], and returns anything that implements
+/// [`IntoTaskResult`].
+///
+/// ```
+/// use baton::{FnWorker, Input, Json, TaskContext, WorkerError, model::Task};
+///
+/// #[derive(serde::Deserialize)]
+/// struct Order { amount: u64 }
+/// #[derive(serde::Serialize)]
+/// struct Receipt { charged: u64 }
+///
+/// // Synchronous, typed input and output, settings in code.
+/// let charge = FnWorker::blocking("charge", |Input(order): Input<Order>| {
+///     if order.amount == 0 {
+///         return Err(WorkerError::terminal("nothing to charge"));
+///     }
+///     Ok(Json(Receipt { charged: order.amount }))
+/// })
+/// .concurrency(8);
+///
+/// // Async, the whole task plus its context.
+/// let notify = FnWorker::new("notify", |task: Task, ctx: TaskContext| async move {
+///     ctx.add_log(format!("notifying for {}", task.task_id));
+///     Json(serde_json::json!({"sent": true}))
+/// });
+/// # let _ = (charge, notify);
+/// ```
+pub struct FnWorker {
+    task_type: String,
+    options: WorkerOptions,
+    blocking: bool,
+    execute: Arc<dyn Fn(Task, TaskContext) -> BoxFuture<'static, TaskResult> + Send + Sync>,
+}
+
+impl std::fmt::Debug for FnWorker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FnWorker")
+            .field("task_type", &self.task_type)
+            .field("options", &self.options)
+            .field("blocking", &self.blocking)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FnWorker {
+    /// An async function worker for `task_type`.
+    pub fn new<Args, H: AsyncHandler<Args>>(task_type: impl Into<String>, handler: H) -> Self {
+        let handler = Arc::new(handler);
+        Self {
+            task_type: task_type.into(),
+            options: WorkerOptions::default(),
+            blocking: false,
+            execute: Arc::new(move |task, ctx| handler.call(task, ctx)),
+        }
+    }
+
+    /// A synchronous function worker for `task_type`, run on a thread pool of its own.
+    pub fn blocking<Args, H: BlockingHandler<Args>>(
+        task_type: impl Into<String>,
+        handler: H,
+    ) -> Self {
+        let handler = Arc::new(handler);
+        Self {
+            task_type: task_type.into(),
+            options: WorkerOptions::default(),
+            blocking: true,
+            execute: Arc::new(move |task, ctx| {
+                // Runs the function right here, on the pool thread that starts the execution.
+                let result = handler.call(task, ctx);
+                Box::pin(std::future::ready(result))
+            }),
+        }
+    }
+
+    /// How long to wait between polls when the queue is empty.
+    #[must_use]
+    pub fn polling_interval(mut self, interval: Duration) -> Self {
+        self.options.polling_interval = Some(interval);
+        self
+    }
+
+    /// The task domain to poll.
+    #[must_use]
+    pub fn domain(mut self, domain: impl Into<String>) -> Self {
+        self.options.domain = Some(domain.into());
+        self
+    }
+
+    /// The worker id reported to the server.
+    #[must_use]
+    pub fn worker_id(mut self, worker_id: impl Into<String>) -> Self {
+        self.options.worker_id = Some(worker_id.into());
+        self
+    }
+
+    /// How many tasks may execute at once.
+    #[must_use]
+    pub fn concurrency(mut self, concurrency: usize) -> Self {
+        self.options.concurrency = Some(concurrency);
+        self
+    }
+
+    /// The most tasks asked for in one poll.
+    #[must_use]
+    pub fn batch_size(mut self, batch_size: usize) -> Self {
+        self.options.batch_size = Some(batch_size);
+        self
+    }
+
+    /// How long the server may hold a poll open waiting for tasks (at most 5 s).
+    #[must_use]
+    pub fn poll_timeout(mut self, timeout: Duration) -> Self {
+        self.options.poll_timeout = Some(timeout);
+        self
+    }
+
+    /// Whether the worker starts paused.
+    #[must_use]
+    pub fn paused(mut self, paused: bool) -> Self {
+        self.options.paused = Some(paused);
+        self
+    }
+
+    /// How many times a result post is retried before it is given up.
+    #[must_use]
+    pub fn update_retries(mut self, retries: u32) -> Self {
+        self.options.update_retries = Some(retries);
+        self
+    }
+
+    /// The first delay between result-post retries (it doubles on each retry, with jitter).
+    #[must_use]
+    pub fn update_retry_backoff(mut self, backoff: Duration) -> Self {
+        self.options.update_retry_backoff = Some(backoff);
+        self
+    }
+
+    /// How long a shutdown waits for this worker's tasks to finish and their results to post.
+    #[must_use]
+    pub fn shutdown_grace(mut self, grace: Duration) -> Self {
+        self.options.shutdown_grace = Some(grace);
+        self
+    }
+}
+
+impl From<FnWorker> for WorkerSpec {
+    fn from(worker: FnWorker) -> Self {
+        Self {
+            task_type: worker.task_type,
+            options: worker.options,
+            blocking: worker.blocking,
+            execute: worker.execute,
+        }
+    }
+}
+
+/// A synchronous function usable by [`FnWorker::blocking`]: `Fn(I) -> R` or
+/// `Fn(I, TaskContext) -> R`, where `I:` [`FromTask`] and `R:` [`IntoTaskResult`].
+pub trait BlockingHandler<Args>: Send + Sync + 'static {
+    /// Executes one task.
+    fn call(&self, task: Task, ctx: TaskContext) -> TaskResult;
+}
+
+impl<F, I, R> BlockingHandler<(I,)> for F
+where
+    F: Fn(I) -> R + Send + Sync + 'static,
+    I: FromTask,
+    R: IntoTaskResult,
+{
+    fn call(&self, task: Task, ctx: TaskContext) -> TaskResult {
+        match I::from_task(task) {
+            Ok(input) => self(input).into_task_result(&ctx),
+            Err(err) => WorkerError::from(err).into_task_result(&ctx),
+        }
+    }
+}
+
+impl<F, I, R> BlockingHandler<(I, TaskContext)> for F
+where
+    F: Fn(I, TaskContext) -> R + Send + Sync + 'static,
+    I: FromTask,
+    R: IntoTaskResult,
+{
+    fn call(&self, task: Task, ctx: TaskContext) -> TaskResult {
+        match I::from_task(task) {
+            Ok(input) => self(input, ctx.clone()).into_task_result(&ctx),
+            Err(err) => WorkerError::from(err).into_task_result(&ctx),
+        }
+    }
+}
+
+/// An async function usable by [`FnWorker::new`]: `Fn(I) -> impl Future<Output = R>` or
+/// `Fn(I, TaskContext) -> impl Future<Output = R>`, where `I:` [`FromTask`] and `R:`
+/// [`IntoTaskResult`].
+pub trait AsyncHandler<Args>: Send + Sync + 'static {
+    /// Starts executing one task.
+    fn call(&self, task: Task, ctx: TaskContext) -> BoxFuture<'static, TaskResult>;
+}
+
+impl<F, I, Fut, R> AsyncHandler<(I,)> for F
+where
+    F: Fn(I) -> Fut + Send + Sync + 'static,
+    I: FromTask,
+    Fut: Future<Output = R> + Send + 'static,
+    R: IntoTaskResult,
+{
+    fn call(&self, task: Task, ctx: TaskContext) -> BoxFuture<'static, TaskResult> {
+        match I::from_task(task) {
+            Ok(input) => {
+                let running = self(input);
+                Box::pin(async move { running.await.into_task_result(&ctx) })
+            }
+            Err(err) => Box::pin(std::future::ready(
+                WorkerError::from(err).into_task_result(&ctx),
+            )),
+        }
+    }
+}
+
+impl<F, I, Fut, R> AsyncHandler<(I, TaskContext)> for F
+where
+    F: Fn(I, TaskContext) -> Fut + Send + Sync + 'static,
+    I: FromTask,
+    Fut: Future<Output = R> + Send + 'static,
+    R: IntoTaskResult,
+{
+    fn call(&self, task: Task, ctx: TaskContext) -> BoxFuture<'static, TaskResult> {
+        match I::from_task(task) {
+            Ok(input) => {
+                let running = self(input, ctx.clone());
+                Box::pin(async move { running.await.into_task_result(&ctx) })
+            }
+            Err(err) => Box::pin(std::future::ready(
+                WorkerError::from(err).into_task_result(&ctx),
+            )),
+        }
+    }
+}

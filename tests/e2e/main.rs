@@ -1,0 +1,16 @@
+//! End-to-end tests: workers run by the Baton engine against `baton-mock` over real HTTP.
+//! One binary; one module per concern.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+/// Every worker style, end to end: sync and async functions, trait workers, typed I/O, logs.
+mod worker_styles;
+
+/// What a worker's failures become: bad input, errors, panics, IN_PROGRESS.
+mod outcomes;
+
+/// Slots and backpressure: concurrency limits, several instances, oversize poll answers.
+mod backpressure;
+
+/// Host control: status, pause and resume, drain on shutdown.
+mod host_control;

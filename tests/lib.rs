@@ -1,0 +1,80 @@
+//! Helpers shared by the end-to-end tests in `e2e/`: a mock server per test, a host whose
+//! configuration reads nothing from the process, and bounded waits.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use baton::config::ConfigSources;
+use baton::{HostHandle, WorkerHost, WorkerHostBuilder, WorkerSpec};
+use baton_mock::MockServer;
+use baton_mock::core::LedgerSnapshot;
+
+/// How long any single condition in a test may take before the test fails.
+pub const DEADLINE: Duration = Duration::from_secs(30);
+
+/// Starts an embedded mock server on a free port of 127.0.0.1.
+pub async fn mock() -> MockServer {
+    MockServer::builder()
+        .sweeper_period(Duration::from_millis(50))
+        .start()
+        .await
+        .expect("mock server starts")
+}
+
+/// A host builder pointed at `mock`, configured from code only (no process environment, no
+/// worker.ini), so tests never see each other's settings.
+pub fn host_for(mock: &MockServer) -> WorkerHostBuilder {
+    let sources = ConfigSources::new(Vec::<(String, String)>::new(), None).expect("empty config");
+    WorkerHost::builder()
+        .config_sources(sources)
+        .server_url(mock.base_url())
+        .arbiters(2)
+}
+
+/// Builds and starts a host running `workers` against `mock`.
+pub fn start_host(mock: &MockServer, workers: impl IntoIterator<Item = WorkerSpec>) -> HostHandle {
+    let mut builder = host_for(mock);
+    for worker in workers {
+        builder = builder.worker(worker);
+    }
+    builder
+        .build()
+        .expect("host builds")
+        .start()
+        .expect("host starts")
+}
+
+/// Awaits `condition` every few milliseconds until it holds; panics with `what` after
+/// [`DEADLINE`].
+pub async fn wait_for<F, Fut>(what: &str, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let start = Instant::now();
+    while !condition().await {
+        assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Waits until the mock has seen `count` terminal updates (completed + failed + terminal).
+pub async fn wait_for_terminal(mock: &MockServer, count: u64) -> LedgerSnapshot {
+    wait_for(&format!("{count} terminal results"), || async {
+        let ledger = mock.ledger();
+        ledger.completed + ledger.failed + ledger.failed_terminal >= count
+    })
+    .await;
+    mock.ledger()
+}
+
+/// Asserts the ledger shows every handed-out task answered exactly once.
+pub fn assert_exactly_once(ledger: &LedgerSnapshot) {
+    assert_eq!(ledger.lost, 0, "lost results: {ledger:?}");
+    assert_eq!(ledger.duplicate_identical, 0, "duplicates: {ledger:?}");
+    assert_eq!(ledger.duplicate_conflicting, 0, "conflicting: {ledger:?}");
+    assert_eq!(ledger.unknown_ids, 0, "unknown ids: {ledger:?}");
+    assert_eq!(ledger.in_flight, 0, "in flight: {ledger:?}");
+}
