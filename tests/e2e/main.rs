@@ -14,3 +14,6 @@ mod backpressure;
 
 /// Host control: status, pause and resume, drain on shutdown.
 mod host_control;
+
+/// Reliability under injected faults, servers that vanish or stall, update-v2 and v1.
+mod reliability;

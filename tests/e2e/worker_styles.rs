@@ -3,7 +3,7 @@ use std::time::Duration;
 use baton::model::{Task, TaskResult, TaskResultStatus};
 use baton::{FnWorker, Input, Json, Outcome, TaskContext, Worker, WorkerError};
 use baton_mock::EnqueueRequest;
-use baton_tests::{assert_exactly_once, mock, start_host, wait_for_terminal};
+use baton_tests::{assert_exactly_once, mock, start_host, wait_for, wait_for_terminal};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -154,6 +154,16 @@ async fn workers_of_different_types_run_side_by_side() {
     let ledger = wait_for_terminal(&mock, 600).await;
     assert_eq!(ledger.completed, 600);
     assert_exactly_once(&ledger);
+    // The server applies a post a moment before the worker counts its answer.
+    wait_for("every post to be counted", || async {
+        host.status()
+            .workers
+            .iter()
+            .map(|w| w.results_posted)
+            .sum::<u64>()
+            == 600
+    })
+    .await;
     let status = host.status();
     let per_type: Vec<(String, u64)> = status
         .workers

@@ -1,6 +1,6 @@
 //! The messages that carry tasks and results between a worker's actors. Each carries a batch.
 
-use actix::Message;
+use actix::{Message, Recipient};
 use tokio::sync::OwnedSemaphorePermit;
 
 use crate::model::{Task, TaskResult};
@@ -33,3 +33,8 @@ pub(crate) struct Post(pub(crate) Vec<Finished>);
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub(crate) struct Tick;
+
+/// Host → Updater: where to send tasks that update-v2 answers with.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub(crate) struct ConnectExecutor(pub(crate) Recipient<Execute>);

@@ -17,6 +17,7 @@ mod poller;
 mod updater;
 
 pub(crate) use executor::Executor;
+pub(crate) use messages::ConnectExecutor;
 pub(crate) use poller::Poller;
 pub(crate) use updater::Updater;
 
@@ -26,10 +27,14 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
+use crate::client::ClientError;
 use crate::config::WorkerSettings;
+use crate::model::TaskResult;
+
+/// Called with every result that is given up, and why.
+pub(crate) type GiveUpHook = Arc<dyn Fn(&TaskResult, &ClientError) + Send + Sync>;
 
 /// State shared by one worker's actors and the host.
-#[derive(Debug)]
 pub(crate) struct Pipeline {
     /// The worker's resolved settings.
     pub(crate) settings: WorkerSettings,
@@ -49,11 +54,27 @@ pub(crate) struct Pipeline {
     pub(crate) stop_polling: CancellationToken,
     /// Counters.
     pub(crate) stats: Stats,
+    /// The host's hook for results that are given up.
+    pub(crate) on_give_up: Option<GiveUpHook>,
+}
+
+impl std::fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pipeline")
+            .field("task_type", &self.settings.task_type)
+            .field("executing", &self.executing())
+            .field("unposted", &self.unposted())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Pipeline {
     /// The shared state for a worker with `settings`.
-    pub(crate) fn new(settings: WorkerSettings, stop_polling: CancellationToken) -> Self {
+    pub(crate) fn new(
+        settings: WorkerSettings,
+        stop_polling: CancellationToken,
+        on_give_up: Option<GiveUpHook>,
+    ) -> Self {
         let concurrency = settings.concurrency.max(1);
         let queue_capacity = concurrency * 2;
         Self {
@@ -65,6 +86,7 @@ impl Pipeline {
             settings,
             stop_polling,
             stats: Stats::default(),
+            on_give_up,
         }
     }
 

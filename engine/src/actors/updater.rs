@@ -8,15 +8,24 @@
 //! result that has to wait for a retry gives its slot up (retries never pin a slot) and keeps
 //! only its queue slot. A result leaves the queue only when the server has taken it or when it
 //! is given up (retries exhausted, or an answer retrying cannot fix, such as 404 for an unknown
-//! task); giving up is logged and counted, never silent.
+//! task); giving up is logged, counted and passed to the host's hook, never silent.
+//!
+//! **update-v2.** When enabled (the default), a result is posted to `/tasks/update-v2`, whose
+//! answer may carry the next task. That task needs a slot: on a first post it inherits the
+//! finished task's own slot (so chaining keeps exactly `concurrency` tasks in flight); on a
+//! retry the updater tries to take a free one. With no slot, or while the host drains, the
+//! result is posted with v1. A server that lacks
+//! the endpoint (404/405) switches the worker to v1 for good, and the same result is re-posted
+//! with v1 at once.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use actix::prelude::*;
 use tokio::sync::OwnedSemaphorePermit;
 
-use crate::actors::messages::Post;
+use crate::actors::messages::{ConnectExecutor, Execute, LeasedTask, Post};
 use crate::actors::{Pipeline, Stats};
 use crate::backoff::ErrorBackoff;
 use crate::client::{ClientError, ConductorClient};
@@ -32,6 +41,17 @@ struct Pending {
     slot: Option<OwnedSemaphorePermit>,
 }
 
+/// How one post went.
+#[derive(Debug)]
+enum Posted {
+    /// The server took the result.
+    Taken,
+    /// The server has no update-v2: post again with v1.
+    V2Unsupported,
+    /// The post failed.
+    Failed(ClientError),
+}
+
 /// Posts one worker's results.
 pub(crate) struct Updater {
     pipeline: Arc<Pipeline>,
@@ -40,14 +60,19 @@ pub(crate) struct Updater {
     in_flight: usize,
     max_in_flight: usize,
     backoff: ErrorBackoff,
+    /// Whether update-v2 is still worth trying (shared by the posts in flight).
+    update_v2: Arc<AtomicBool>,
+    executor: Option<Recipient<Execute>>,
 }
 
 impl Updater {
-    /// An updater for the worker behind `pipeline`, posting up to `max_in_flight` at once.
+    /// An updater for the worker behind `pipeline`, posting up to `max_in_flight` at once,
+    /// with update-v2 if `update_v2`.
     pub(crate) fn new(
         pipeline: Arc<Pipeline>,
         client: ConductorClient,
         max_in_flight: usize,
+        update_v2: bool,
     ) -> Self {
         let settings = &pipeline.settings;
         let backoff = ErrorBackoff {
@@ -60,27 +85,49 @@ impl Updater {
             in_flight: 0,
             max_in_flight: max_in_flight.max(1),
             backoff,
+            update_v2: Arc::new(AtomicBool::new(update_v2)),
+            executor: None,
             pipeline,
         }
+    }
+
+    /// A slot for the task update-v2 may answer with, if v2 is on and the host is not
+    /// draining: the finished task's own slot if it still holds it, else a free one.
+    fn slot_for_next_task(
+        &self,
+        pending: &mut Pending,
+    ) -> Option<(OwnedSemaphorePermit, Recipient<Execute>)> {
+        if !self.update_v2.load(Ordering::Relaxed) || self.pipeline.stop_polling.is_cancelled() {
+            return None;
+        }
+        let executor = self.executor.clone()?;
+        let slot = match pending.slot.take() {
+            Some(slot) => slot,
+            None => Arc::clone(&self.pipeline.slots).try_acquire_owned().ok()?,
+        };
+        Some((slot, executor))
     }
 
     /// Starts posts while there is room.
     fn dispatch(&mut self, ctx: &mut Context<Self>) {
         while self.in_flight < self.max_in_flight {
-            let Some(pending) = self.queue.pop_front() else {
+            let Some(mut pending) = self.queue.pop_front() else {
                 return;
             };
             self.in_flight += 1;
-            let client = self.client.clone();
-            let post = async move {
-                let outcome = client.update(&pending.result).await;
-                (pending, outcome)
-            };
+            let next = self.slot_for_next_task(&mut pending);
+            let post = post(
+                self.client.clone(),
+                pending,
+                next,
+                Arc::clone(&self.pipeline),
+                Arc::clone(&self.update_v2),
+            );
             ctx.spawn(
                 post.into_actor(self)
-                    .map(|(pending, outcome), updater, ctx| {
+                    .map(|(pending, posted), updater, ctx| {
                         updater.in_flight -= 1;
-                        updater.settle(pending, outcome, ctx);
+                        updater.settle(pending, posted, ctx);
                         updater.dispatch(ctx);
                     }),
             );
@@ -88,22 +135,22 @@ impl Updater {
     }
 
     /// Handles the answer to one post.
-    fn settle(
-        &mut self,
-        mut pending: Pending,
-        outcome: Result<(), ClientError>,
-        ctx: &mut Context<Self>,
-    ) {
+    fn settle(&mut self, mut pending: Pending, posted: Posted, ctx: &mut Context<Self>) {
+        let stats = &self.pipeline.stats;
+        if let Posted::V2Unsupported = posted {
+            // Not an attempt: post the same result again, with v1, first in line.
+            self.queue.push_front(pending);
+            return;
+        }
         pending.attempts += 1;
         // Whatever the answer, the task is no longer this worker's to execute.
         drop(pending.slot.take());
-        let stats = &self.pipeline.stats;
-        match outcome {
-            Ok(()) => {
+        match posted {
+            Posted::Taken => {
                 Stats::add(&stats.results_posted, 1);
                 self.pipeline.queue_slots.add_permits(1);
             }
-            Err(err)
+            Posted::Failed(err)
                 if err.is_retryable()
                     && pending.attempts <= self.pipeline.settings.update_retries =>
             {
@@ -121,11 +168,12 @@ impl Updater {
                     updater.dispatch(ctx);
                 });
             }
-            Err(err) => self.give_up(pending, &err),
+            Posted::Failed(err) => self.give_up(pending, &err),
+            Posted::V2Unsupported => {}
         }
     }
 
-    /// Drops a result the server would not take: logged and counted.
+    /// Drops a result the server would not take: logged, counted and handed to the hook.
     fn give_up(&mut self, pending: Pending, err: &ClientError) {
         Stats::add(&self.pipeline.stats.results_given_up, 1);
         self.pipeline.queue_slots.add_permits(1);
@@ -137,7 +185,52 @@ impl Updater {
             error = %err,
             "result given up; the server will time the task out"
         );
+        if let Some(hook) = &self.pipeline.on_give_up {
+            hook(&pending.result, err);
+        }
     }
+}
+
+/// Posts one result: with update-v2 when `next` holds a slot for the task it may bring back
+/// (which then goes straight to the executor), else with v1. When v2 brings no task the slot is
+/// freed; when it fails, the slot goes back to the result, to be settled like a v1 post.
+async fn post(
+    client: ConductorClient,
+    mut pending: Pending,
+    next: Option<(OwnedSemaphorePermit, Recipient<Execute>)>,
+    pipeline: Arc<Pipeline>,
+    update_v2: Arc<AtomicBool>,
+) -> (Pending, Posted) {
+    let Some((slot, executor)) = next else {
+        let posted = match client.update(&pending.result).await {
+            Ok(()) => Posted::Taken,
+            Err(err) => Posted::Failed(err),
+        };
+        return (pending, posted);
+    };
+    let posted = match client.update_v2(&pending.result).await {
+        Ok(Some(task)) => {
+            Stats::add(&pipeline.stats.tasks_polled, 1);
+            let batch = vec![LeasedTask { task, permit: slot }];
+            if executor.send(Execute(batch)).await.is_err() {
+                tracing::error!("executor stopped; a task from update-v2 is left to the server");
+            }
+            Posted::Taken
+        }
+        Ok(None) => Posted::Taken,
+        Err(err) => {
+            pending.slot.get_or_insert(slot);
+            if err.is_unsupported() {
+                if update_v2.swap(false, Ordering::Relaxed) {
+                    tracing::info!(error = %err, "server has no update-v2; using v1 from now on");
+                }
+                Posted::V2Unsupported
+            } else {
+                Posted::Failed(err)
+            }
+        }
+    };
+    (pending, posted)
 }
 
 impl Actor for Updater {
@@ -156,5 +249,13 @@ impl Handler<Post> for Updater {
             });
         }
         self.dispatch(ctx);
+    }
+}
+
+impl Handler<ConnectExecutor> for Updater {
+    type Result = ();
+
+    fn handle(&mut self, ConnectExecutor(executor): ConnectExecutor, _: &mut Self::Context) {
+        self.executor = Some(executor);
     }
 }

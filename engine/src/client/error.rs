@@ -44,13 +44,14 @@ impl ClientError {
 
     /// Whether the server lacks the endpoint (404 or 405): how update-v2 falls back to v1.
     pub fn is_unsupported(&self) -> bool {
-        matches!(
-            self,
+        match self {
+            Self::Status { status: 405, .. } => true,
             Self::Status {
-                status: 404 | 405,
-                ..
-            }
-        )
+                status: 404,
+                message,
+            } => !message.starts_with("No such"),
+            _ => false,
+        }
     }
 }
 
@@ -64,5 +65,37 @@ impl From<hyper_util::client::legacy::Error> for ClientError {
             source = cause.source();
         }
         Self::Transport(message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(status: u16, message: &str) -> ClientError {
+        ClientError::Status {
+            status,
+            message: message.into(),
+        }
+    }
+
+    #[test]
+    fn only_a_missing_route_counts_as_unsupported() {
+        assert!(status(405, "Method Not Allowed").is_unsupported());
+        assert!(status(404, "No static resource api/tasks/update-v2.").is_unsupported());
+        assert!(!status(404, "No such task found by id: t-1").is_unsupported());
+        assert!(!status(404, "No such workflow found by id: w-1").is_unsupported());
+        assert!(!status(500, "boom").is_unsupported());
+    }
+
+    #[test]
+    fn retryable_errors_are_the_transient_ones() {
+        assert!(ClientError::Timeout(Duration::from_secs(1)).is_retryable());
+        assert!(ClientError::Transport("reset".into()).is_retryable());
+        assert!(status(503, "").is_retryable());
+        assert!(status(429, "").is_retryable());
+        assert!(!status(400, "").is_retryable());
+        assert!(!status(404, "").is_retryable());
+        assert!(!ClientError::Encode("x".into()).is_retryable());
     }
 }

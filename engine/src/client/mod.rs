@@ -170,6 +170,32 @@ impl ConductorClient {
             .map(|_| ())
     }
 
+    /// Posts a result with `POST /tasks/update-v2`, which may answer with the next task of the
+    /// same type (200) or with nothing (204). A server without update-v2 answers 404 or 405
+    /// ([`ClientError::is_unsupported`]). A 200 whose body does not decode still means the
+    /// result was taken: that is reported as `Ok(None)` and logged, since the next task it
+    /// carried can only be left to the server's response timeout.
+    pub(crate) async fn update_v2(&self, result: &TaskResult) -> Result<Option<Task>, ClientError> {
+        let url = format!("{}/tasks/update-v2", self.base);
+        let (status, mut body) = self
+            .post_result(url, result, HeaderValue::from_static("application/json"))
+            .await?;
+        if status == StatusCode::NO_CONTENT || body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(None);
+        }
+        match simd_json::serde::from_slice::<Task>(&mut body) {
+            Ok(task) => Ok(Some(task)),
+            Err(err) => {
+                tracing::warn!(
+                    task_id = %result.task_id,
+                    error = %err,
+                    "update-v2 took the result but its next task could not be decoded"
+                );
+                Ok(None)
+            }
+        }
+    }
+
     async fn post_result(
         &self,
         url: String,

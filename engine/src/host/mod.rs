@@ -18,9 +18,10 @@ use actix::{Actor, Arbiter, System};
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
-use crate::actors::{Executor, Pipeline, Poller, Updater};
-use crate::client::{ClientSettings, ConductorClient};
+use crate::actors::{ConnectExecutor, Executor, GiveUpHook, Pipeline, Poller, Updater};
+use crate::client::{ClientError, ClientSettings, ConductorClient};
 use crate::config::{ConfigError, ConfigSources, ServerOptions, ServerSettings, WorkerSettings};
+use crate::model::TaskResult;
 use crate::pool::BlockingPool;
 use crate::worker::WorkerSpec;
 
@@ -55,7 +56,7 @@ pub enum HostError {
 }
 
 /// Builds a [`WorkerHost`].
-#[derive(Debug, Default)]
+#[derive(Default)]
 #[must_use]
 pub struct WorkerHostBuilder {
     workers: Vec<WorkerSpec>,
@@ -63,6 +64,20 @@ pub struct WorkerHostBuilder {
     sources: Option<ConfigSources>,
     arbiters: Option<usize>,
     update_concurrency: Option<usize>,
+    update_v2: Option<bool>,
+    on_give_up: Option<GiveUpHook>,
+}
+
+impl std::fmt::Debug for WorkerHostBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerHostBuilder")
+            .field("workers", &self.workers)
+            .field("server", &self.server)
+            .field("arbiters", &self.arbiters)
+            .field("update_concurrency", &self.update_concurrency)
+            .field("update_v2", &self.update_v2)
+            .finish_non_exhaustive()
+    }
 }
 
 impl WorkerHostBuilder {
@@ -115,6 +130,24 @@ impl WorkerHostBuilder {
         self
     }
 
+    /// Whether to post results with update-v2, which answers with the next task (default:
+    /// on). Baton falls back to v1 for good when the server lacks it.
+    pub fn update_v2(mut self, enabled: bool) -> Self {
+        self.update_v2 = Some(enabled);
+        self
+    }
+
+    /// Called (on the worker's arbiter thread; keep it quick) with every result that could
+    /// not be delivered after its retries, or that the server refused for good, and the last
+    /// error. Such results are also logged at error level and counted.
+    pub fn on_result_given_up(
+        mut self,
+        hook: impl Fn(&TaskResult, &ClientError) + Send + Sync + 'static,
+    ) -> Self {
+        self.on_give_up = Some(Arc::new(hook));
+        self
+    }
+
     /// Resolves and validates every worker's configuration. Errors here, never mid-run.
     pub fn build(self) -> Result<WorkerHost, HostError> {
         if self.workers.is_empty() {
@@ -142,6 +175,8 @@ impl WorkerHostBuilder {
             update_concurrency: self
                 .update_concurrency
                 .unwrap_or(DEFAULT_UPDATE_CONCURRENCY),
+            update_v2: self.update_v2.unwrap_or(true),
+            on_give_up: self.on_give_up,
         })
     }
 }
@@ -162,12 +197,25 @@ impl WorkerHostBuilder {
 ///     Ok(())
 /// }
 /// ```
-#[derive(Debug)]
 pub struct WorkerHost {
     workers: Vec<(Arc<WorkerSpec>, WorkerSettings)>,
     server: ServerSettings,
     arbiters: usize,
     update_concurrency: usize,
+    update_v2: bool,
+    on_give_up: Option<GiveUpHook>,
+}
+
+impl std::fmt::Debug for WorkerHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerHost")
+            .field("workers", &self.workers)
+            .field("server", &self.server)
+            .field("arbiters", &self.arbiters)
+            .field("update_concurrency", &self.update_concurrency)
+            .field("update_v2", &self.update_v2)
+            .finish_non_exhaustive()
+    }
 }
 
 impl WorkerHost {
@@ -219,7 +267,11 @@ impl WorkerHost {
             .workers
             .iter()
             .map(|(_, settings)| {
-                Arc::new(Pipeline::new(settings.clone(), stop_polling.child_token()))
+                Arc::new(Pipeline::new(
+                    settings.clone(),
+                    stop_polling.child_token(),
+                    self.on_give_up.clone(),
+                ))
             })
             .collect();
         let mut pools = Vec::with_capacity(self.workers.len());
@@ -277,6 +329,7 @@ type PlacedWorker = (Arc<WorkerSpec>, Arc<Pipeline>, Option<Arc<BlockingPool>>);
 struct Placement {
     arbiters: usize,
     update_concurrency: usize,
+    update_v2: bool,
     clients: Vec<ConductorClient>,
     workers: Vec<PlacedWorker>,
 }
@@ -315,6 +368,7 @@ impl Placement {
         Self {
             arbiters,
             update_concurrency: host.update_concurrency,
+            update_v2: host.update_v2,
             clients,
             workers,
         }
@@ -329,16 +383,26 @@ impl Placement {
             let posts = self
                 .update_concurrency
                 .min(pipeline.settings.concurrency.max(1));
+            let update_v2 = self.update_v2;
             let updater = {
                 let (pipeline, client) = (Arc::clone(&pipeline), client.clone());
-                Updater::start_in_arbiter(&arbiter, move |_| Updater::new(pipeline, client, posts))
+                Updater::start_in_arbiter(&arbiter, move |_| {
+                    Updater::new(pipeline, client, posts, update_v2)
+                })
             };
             let executor = {
-                let pipeline = Arc::clone(&pipeline);
+                let (pipeline, updater) = (Arc::clone(&pipeline), updater.clone());
                 Executor::start_in_arbiter(&arbiter, move |_| {
                     Executor::new(pipeline, spec, pool, updater)
                 })
             };
+            // Queued before any result can reach the updater (mailboxes are FIFO).
+            if updater
+                .try_send(ConnectExecutor(executor.clone().recipient()))
+                .is_err()
+            {
+                tracing::warn!("updater unreachable; update-v2 disabled for this worker");
+            }
             Poller::start_in_arbiter(&arbiter, move |_| Poller::new(pipeline, client, executor));
         }
         arbiters
