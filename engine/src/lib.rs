@@ -72,4 +72,7 @@ mod documentation {
 
     #[doc = include_str!("../../README.md")]
     struct Readme;
+
+    #[doc = include_str!("../../docs/reliability.md")]
+    struct Reliability;
 }
