@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use baton::model::{Task, TaskDef};
 use baton::{FnWorker, WorkerSpec};
-use baton_mock::{EnqueueRequest, FaultAction, FaultRule, MockServer};
+use baton_mock::{Credentials, EnqueueRequest, FaultAction, FaultRule, MockServer};
 use baton_tests::{DEADLINE, assert_exactly_once, host_for, mock, start_host, wait_for};
 use tokio::net::TcpListener;
 
@@ -282,4 +282,77 @@ async fn sigterm_drains_a_worker_process() {
     let ledger = mock.ledger();
     assert_eq!(ledger.completed, 4);
     assert_exactly_once(&ledger);
+}
+
+#[tokio::test]
+async fn orkes_tokens_are_minted_sent_and_refreshed() {
+    let mock = MockServer::builder()
+        .auth(Credentials {
+            key_id: "key".into(),
+            key_secret: "secret".into(),
+        })
+        .token_ttl(Duration::from_millis(300))
+        .start()
+        .await
+        .unwrap();
+    mock.enqueue(EnqueueRequest::new("secured", 40));
+    let host = host_for(&mock)
+        .auth("key", "secret")
+        .worker(quick_worker("secured", 4))
+        .build()
+        .unwrap()
+        .start()
+        .unwrap();
+    wait_for_completed(&mock, 40).await;
+
+    // Tokens expire every 300 ms: later tasks need refreshed ones.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    mock.enqueue(EnqueueRequest::new("secured", 40));
+    wait_for_completed(&mock, 80).await;
+    let status = host.status().workers[0].clone();
+    assert_eq!(status.results_given_up, 0, "{status:?}");
+    assert_exactly_once(&mock.ledger());
+    host.shutdown_async().await;
+}
+
+#[tokio::test]
+async fn wrong_credentials_are_an_error_not_a_crash() {
+    let mock = MockServer::builder()
+        .auth(Credentials {
+            key_id: "key".into(),
+            key_secret: "secret".into(),
+        })
+        .start()
+        .await
+        .unwrap();
+    mock.enqueue(EnqueueRequest::new("locked", 1));
+    let host = host_for(&mock)
+        .auth("key", "wrong")
+        .worker(quick_worker("locked", 1))
+        .build()
+        .unwrap()
+        .start()
+        .unwrap();
+    wait_for("failed polls", || async {
+        host.status().workers[0].poll_errors >= 1
+    })
+    .await;
+    assert_eq!(mock.ledger().handed_out, 0);
+    assert!(host.shutdown_async().await.clean);
+}
+
+#[tokio::test]
+async fn a_server_without_token_endpoint_turns_auth_off() {
+    let mock = mock().await; // no auth: POST /api/token is 404, as on Conductor OSS
+    mock.enqueue(EnqueueRequest::new("open", 20));
+    let host = host_for(&mock)
+        .auth("key", "secret")
+        .worker(quick_worker("open", 2))
+        .build()
+        .unwrap()
+        .start()
+        .unwrap();
+    wait_for_completed(&mock, 20).await;
+    assert_exactly_once(&mock.ledger());
+    host.shutdown_async().await;
 }

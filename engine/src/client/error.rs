@@ -26,6 +26,9 @@ pub enum ClientError {
     /// The result could not be encoded.
     #[error("could not encode the request: {0}")]
     Encode(String),
+    /// No auth token could be had (minting failed).
+    #[error("authentication failed: {0}")]
+    Auth(String),
     /// The request could not be built (e.g. a bad URL).
     #[error("invalid request: {0}")]
     Request(String),
@@ -36,7 +39,7 @@ impl ClientError {
     /// undecodable answers are retryable; other 4xx and encoding errors are not.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Self::Timeout(_) | Self::Transport(_) | Self::Decode(_) => true,
+            Self::Timeout(_) | Self::Transport(_) | Self::Decode(_) | Self::Auth(_) => true,
             Self::Status { status, .. } => *status >= 500 || *status == 429 || *status == 408,
             Self::Encode(_) | Self::Request(_) => false,
         }

@@ -5,6 +5,7 @@
 //! Every call has a deadline; every response body is read to its end so its connection goes
 //! back to the pool; poll responses are decoded with simd-json from reused buffers.
 
+mod auth;
 mod error;
 
 use std::sync::{Arc, Mutex, PoisonError};
@@ -21,6 +22,7 @@ use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 
 use crate::model::{ErrorResponse, Task, TaskResult};
 
+pub(crate) use auth::TokenSource;
 pub use error::ClientError;
 
 /// Characters escaped in a path segment or query value.
@@ -40,6 +42,12 @@ const COMPONENT: &AsciiSet = &CONTROLS
     .add(b'{')
     .add(b'}');
 
+/// `application/json`.
+const JSON: HeaderValue = HeaderValue::from_static("application/json");
+
+/// Orkes' auth header (no "Bearer" prefix).
+const AUTHORIZATION_HEADER: &str = "x-authorization";
+
 /// How much of an error body is kept for the error message.
 const ERROR_BODY_LIMIT: usize = 4096;
 
@@ -52,6 +60,8 @@ pub(crate) struct ClientSettings {
     pub(crate) http_timeout: Duration,
     /// How many idle keep-alive connections to keep (at least the calls in flight).
     pub(crate) max_idle_connections: usize,
+    /// Orkes token auth, shared by every client of a host.
+    pub(crate) auth: Option<Arc<TokenSource>>,
 }
 
 /// A Conductor task-API client. Cheap to clone; clones share one connection pool.
@@ -61,6 +71,7 @@ pub(crate) struct ConductorClient {
     base: Arc<str>,
     http_timeout: Duration,
     buffers: Arc<Mutex<Vec<DecodeBuffers>>>,
+    auth: Option<Arc<TokenSource>>,
 }
 
 impl std::fmt::Debug for ConductorClient {
@@ -102,6 +113,7 @@ impl ConductorClient {
             base: Arc::from(settings.base_url.trim_end_matches('/')),
             http_timeout: settings.http_timeout,
             buffers: Arc::new(Mutex::new(Vec::new())),
+            auth: settings.auth.clone(),
         }
     }
 
@@ -140,23 +152,11 @@ impl ConductorClient {
             target.prefix,
             timeout.as_millis()
         );
-        let request = Request::builder()
-            .method(Method::GET)
-            .uri(url)
-            .header(ACCEPT, HeaderValue::from_static("application/json"))
-            .body(Full::new(Bytes::new()))
-            .map_err(|err| ClientError::Request(err.to_string()))?;
         let deadline = self.http_timeout + timeout;
         let mut buffers = self.take_buffers();
-        let outcome = tokio::time::timeout(deadline, async {
-            let response = self.http.request(request).await?;
-            let status = response.status();
-            read_body(response.into_body(), &mut buffers.body, usize::MAX).await?;
-            Ok::<_, ClientError>(status)
-        })
-        .await
-        .map_err(|_| ClientError::Timeout(deadline))
-        .and_then(|inner| inner);
+        let outcome = self
+            .send(Method::GET, &url, None, JSON, &mut buffers.body, deadline)
+            .await;
         let decoded = outcome.and_then(|status| decode_poll(status, &mut buffers));
         self.return_buffers(buffers);
         decoded
@@ -204,27 +204,78 @@ impl ConductorClient {
     ) -> Result<(StatusCode, Vec<u8>), ClientError> {
         let body =
             serde_json::to_vec(result).map_err(|err| ClientError::Encode(err.to_string()))?;
-        let request = Request::builder()
-            .method(Method::POST)
-            .uri(url)
-            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
-            .header(ACCEPT, accept)
-            .body(Full::new(Bytes::from(body)))
-            .map_err(|err| ClientError::Request(err.to_string()))?;
-        let deadline = self.http_timeout;
-        tokio::time::timeout(deadline, async {
-            let response = self.http.request(request).await?;
-            let status = response.status();
-            let mut body = Vec::new();
-            read_body(response.into_body(), &mut body, usize::MAX).await?;
-            if status.is_success() {
-                Ok((status, body))
-            } else {
-                Err(status_error(status, &body))
+        let mut answer = Vec::new();
+        let status = self
+            .send(
+                Method::POST,
+                &url,
+                Some(Bytes::from(body)),
+                accept,
+                &mut answer,
+                self.http_timeout,
+            )
+            .await?;
+        if status.is_success() {
+            Ok((status, answer))
+        } else {
+            Err(status_error(status, &answer))
+        }
+    }
+
+    /// Sends one request and reads its answer into `answer`, within `deadline`. With auth, the
+    /// token goes in `X-Authorization`; a 401/403 that says the token expired or is invalid
+    /// gets a new token and one replay.
+    async fn send(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<Bytes>,
+        accept: HeaderValue,
+        answer: &mut Vec<u8>,
+        deadline: Duration,
+    ) -> Result<StatusCode, ClientError> {
+        let mut replayed = false;
+        loop {
+            let token = match &self.auth {
+                Some(auth) => {
+                    auth.token(&self.http, &self.base, self.http_timeout)
+                        .await?
+                }
+                None => None,
+            };
+            let mut request = Request::builder()
+                .method(method.clone())
+                .uri(url)
+                .header(ACCEPT, accept.clone());
+            if body.is_some() {
+                request = request.header(CONTENT_TYPE, JSON);
             }
-        })
-        .await
-        .map_err(|_| ClientError::Timeout(deadline))?
+            if let Some(token) = &token {
+                request = request.header(AUTHORIZATION_HEADER, token.header.clone());
+            }
+            let request = request
+                .body(Full::new(body.clone().unwrap_or_default()))
+                .map_err(|err| ClientError::Request(err.to_string()))?;
+            answer.clear();
+            let status = tokio::time::timeout(deadline, async {
+                let response = self.http.request(request).await?;
+                let status = response.status();
+                read_body(response.into_body(), answer).await?;
+                Ok::<_, ClientError>(status)
+            })
+            .await
+            .map_err(|_| ClientError::Timeout(deadline))??;
+            if let (Some(auth), Some(token)) = (&self.auth, &token)
+                && matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN)
+                && !replayed
+                && auth::is_token_error(answer)
+            {
+                auth.invalidate(token);
+                replayed = true;
+                continue;
+            }
+            return Ok(status);
+        }
     }
 
     fn take_buffers(&self) -> DecodeBuffers {
@@ -242,17 +293,15 @@ impl ConductorClient {
     }
 }
 
-/// Reads a response body to its end into `buffer`, keeping at most `limit` bytes.
+/// Reads a response body to its end into `buffer`.
 async fn read_body(
     mut body: hyper::body::Incoming,
     buffer: &mut Vec<u8>,
-    limit: usize,
 ) -> Result<(), ClientError> {
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|err| ClientError::Transport(err.to_string()))?;
         if let Some(data) = frame.data_ref() {
-            let room = limit.saturating_sub(buffer.len());
-            buffer.extend_from_slice(&data[..data.len().min(room)]);
+            buffer.extend_from_slice(data);
         }
     }
     Ok(())
@@ -292,6 +341,7 @@ mod tests {
             base_url: "http://127.0.0.1:1/api/".into(),
             http_timeout: Duration::from_secs(1),
             max_idle_connections: 4,
+            auth: None,
         })
     }
 

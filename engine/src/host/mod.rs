@@ -19,7 +19,7 @@ use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
 use crate::actors::{ConnectExecutor, Executor, GiveUpHook, Pipeline, Poller, Updater};
-use crate::client::{ClientError, ClientSettings, ConductorClient};
+use crate::client::{ClientError, ClientSettings, ConductorClient, TokenSource};
 use crate::config::{ConfigError, ConfigSources, ServerOptions, ServerSettings, WorkerSettings};
 use crate::model::TaskResult;
 use crate::pool::BlockingPool;
@@ -348,6 +348,12 @@ impl Placement {
             connections[index % arbiters] +=
                 1 + host.update_concurrency.min(settings.concurrency.max(1));
         }
+        // One token for the whole host.
+        let auth = host
+            .server
+            .auth
+            .as_ref()
+            .map(|(key, secret)| Arc::new(TokenSource::new(key.clone(), secret.clone())));
         let clients = connections
             .into_iter()
             .map(|max_idle_connections| {
@@ -355,6 +361,7 @@ impl Placement {
                     base_url: host.server.base_url.clone(),
                     http_timeout: host.server.http_timeout,
                     max_idle_connections,
+                    auth: auth.clone(),
                 })
             })
             .collect();
