@@ -1,12 +1,14 @@
 //! Prints each worker's effective configuration with the source of every value, one JSON object
-//! per line: `cargo run -p baton --example print_config -- TASK...`. Reads the process
-//! environment and worker.ini; contacts no server. A configuration error goes to stderr and the
-//! exit code is 1 (2 for a usage error).
+//! per line: `cargo run -p baton --example print_config -- TASK...`. Builds a host with one
+//! no-op worker per TASK from the process environment and worker.ini; contacts no server. A
+//! configuration error goes to stderr and the exit code is 1 (2 for a usage error).
 
 use std::io::Write;
 use std::process::ExitCode;
 
-use baton::config::{ConfigError, ConfigSources, WorkerOptions};
+use baton::config::ConfigSources;
+use baton::model::Task;
+use baton::{FnWorker, HostError, WorkerHost};
 
 fn main() -> ExitCode {
     let tasks: Vec<String> = std::env::args().skip(1).collect();
@@ -23,8 +25,8 @@ fn main() -> ExitCode {
     }
 }
 
-/// Resolves every task first, so nothing is printed when any of them is misconfigured.
-fn run(tasks: &[String]) -> Result<(), ConfigError> {
+/// Builds the host first, so nothing is printed when any worker is misconfigured.
+fn run(tasks: &[String]) -> Result<(), HostError> {
     let sources = ConfigSources::from_process()?;
     for (section, key) in sources.unknown_ini_keys() {
         eprintln!("warning: unknown key `{key}` in section [{section}] of worker.ini is ignored");
@@ -32,18 +34,15 @@ fn run(tasks: &[String]) -> Result<(), ConfigError> {
     for name in sources.unknown_env_vars() {
         eprintln!("warning: environment variable {name} names no known property and is ignored");
     }
-    let lines = tasks
-        .iter()
-        .map(|task| {
-            sources
-                .resolve_worker(task, &WorkerOptions::default())
-                .map(|settings| settings.to_json().to_string())
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut builder = WorkerHost::builder().config_sources(sources);
+    for task in tasks {
+        builder = builder.worker(FnWorker::blocking(task.as_str(), |_: Task| ()));
+    }
+    let host = builder.build()?;
     let mut stdout = std::io::stdout().lock();
-    for line in lines {
+    for settings in host.worker_settings() {
         // A closed stdout (e.g. piped into `head`) is not a configuration error.
-        if writeln!(stdout, "{line}").is_err() {
+        if writeln!(stdout, "{}", settings.to_json()).is_err() {
             break;
         }
     }

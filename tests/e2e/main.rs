@@ -15,5 +15,8 @@ mod backpressure;
 /// Host control: status, pause and resume, drain on shutdown.
 mod host_control;
 
+/// Task domains: a worker polls exactly its domain's queue.
+mod domains;
+
 /// Reliability under injected faults, servers that vanish or stall, update-v2 and v1.
 mod reliability;
