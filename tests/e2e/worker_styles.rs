@@ -92,8 +92,10 @@ impl Worker for Thumbnail {
     }
 
     async fn execute(&self, task: Task, ctx: TaskContext) -> Result<Outcome, WorkerError> {
-        // Blocking work is fine here: this worker runs on its own threads.
+        // Blocking work is fine here: this worker runs on its own threads...
         std::thread::sleep(Duration::from_millis(1));
+        // ...and so is tokio.
+        tokio::time::sleep(Duration::from_millis(1)).await;
         let on_pool = std::thread::current()
             .name()
             .is_some_and(|name| name.starts_with("baton-thumbnail-"));

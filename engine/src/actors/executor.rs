@@ -22,6 +22,8 @@ const MAX_RESULT_BATCH: usize = 256;
 
 /// Executes one worker's tasks.
 pub(crate) struct Executor {
+    /// The arbiter's runtime, entered on pool threads so blocking workers can use tokio.
+    runtime: Option<tokio::runtime::Handle>,
     pipeline: Arc<Pipeline>,
     spec: Arc<WorkerSpec>,
     pool: Option<Arc<BlockingPool>>,
@@ -41,6 +43,7 @@ impl Executor {
         // Unbounded in type only: at most `concurrency` results exist at once (one per permit).
         let (finished_tx, finished_rx) = mpsc::unbounded_channel();
         Self {
+            runtime: None,
             pipeline,
             spec,
             pool,
@@ -56,10 +59,14 @@ impl Executor {
         let worker_id = Arc::clone(&self.pipeline.worker_id);
         let finished = self.finished_tx.clone();
         match &self.pool {
-            Some(pool) => pool.submit(move || {
-                let result = futures_executor::block_on(spec.run(task, &worker_id));
-                let _ = finished.send(Finished { result, permit });
-            }),
+            Some(pool) => {
+                let runtime = self.runtime.clone();
+                pool.submit(move || {
+                    let _entered = runtime.as_ref().map(tokio::runtime::Handle::enter);
+                    let result = futures_executor::block_on(spec.run(task, &worker_id));
+                    let _ = finished.send(Finished { result, permit });
+                });
+            }
             None => {
                 let execution = spec.run(task, &worker_id);
                 actix_rt::spawn(async move {
@@ -75,6 +82,7 @@ impl Actor for Executor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
+        self.runtime = tokio::runtime::Handle::try_current().ok();
         if let Some(finished) = self.finished_rx.take() {
             let pump = pump_results(finished, Arc::clone(&self.pipeline), self.updater.clone());
             ctx.spawn(pump.into_actor(self));
