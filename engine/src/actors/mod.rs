@@ -31,10 +31,21 @@ use crate::client::ClientError;
 use crate::config::WorkerSettings;
 use crate::model::TaskResult;
 
+/// The user's function for results that are given up.
+type GiveUpFn = dyn Fn(&TaskResult, &ClientError) + Send + Sync;
+
 /// Called with every result that is given up, and why.
-pub(crate) type GiveUpHook = Arc<dyn Fn(&TaskResult, &ClientError) + Send + Sync>;
+#[derive(Clone)]
+pub(crate) struct GiveUpHook(pub(crate) Arc<GiveUpFn>);
+
+impl std::fmt::Debug for GiveUpHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("GiveUpHook")
+    }
+}
 
 /// State shared by one worker's actors and the host.
+#[derive(Debug)]
 pub(crate) struct Pipeline {
     /// The worker's resolved settings.
     pub(crate) settings: WorkerSettings,
@@ -56,16 +67,6 @@ pub(crate) struct Pipeline {
     pub(crate) stats: Stats,
     /// The host's hook for results that are given up.
     pub(crate) on_give_up: Option<GiveUpHook>,
-}
-
-impl std::fmt::Debug for Pipeline {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Pipeline")
-            .field("task_type", &self.settings.task_type)
-            .field("executing", &self.executing())
-            .field("unposted", &self.unposted())
-            .finish_non_exhaustive()
-    }
 }
 
 impl Pipeline {

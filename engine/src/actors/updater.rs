@@ -186,7 +186,7 @@ impl Updater {
             "result given up; the server will time the task out"
         );
         if let Some(hook) = &self.pipeline.on_give_up {
-            hook(&pending.result, err);
+            (hook.0)(&pending.result, err);
         }
     }
 }

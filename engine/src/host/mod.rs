@@ -56,7 +56,7 @@ pub enum HostError {
 }
 
 /// Builds a [`WorkerHost`].
-#[derive(Default)]
+#[derive(Debug, Default)]
 #[must_use]
 pub struct WorkerHostBuilder {
     workers: Vec<WorkerSpec>,
@@ -66,18 +66,6 @@ pub struct WorkerHostBuilder {
     update_concurrency: Option<usize>,
     update_v2: Option<bool>,
     on_give_up: Option<GiveUpHook>,
-}
-
-impl std::fmt::Debug for WorkerHostBuilder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WorkerHostBuilder")
-            .field("workers", &self.workers)
-            .field("server", &self.server)
-            .field("arbiters", &self.arbiters)
-            .field("update_concurrency", &self.update_concurrency)
-            .field("update_v2", &self.update_v2)
-            .finish_non_exhaustive()
-    }
 }
 
 impl WorkerHostBuilder {
@@ -144,7 +132,7 @@ impl WorkerHostBuilder {
         mut self,
         hook: impl Fn(&TaskResult, &ClientError) + Send + Sync + 'static,
     ) -> Self {
-        self.on_give_up = Some(Arc::new(hook));
+        self.on_give_up = Some(GiveUpHook(Arc::new(hook)));
         self
     }
 
@@ -197,6 +185,7 @@ impl WorkerHostBuilder {
 ///     Ok(())
 /// }
 /// ```
+#[derive(Debug)]
 pub struct WorkerHost {
     workers: Vec<(Arc<WorkerSpec>, WorkerSettings)>,
     server: ServerSettings,
@@ -204,18 +193,6 @@ pub struct WorkerHost {
     update_concurrency: usize,
     update_v2: bool,
     on_give_up: Option<GiveUpHook>,
-}
-
-impl std::fmt::Debug for WorkerHost {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WorkerHost")
-            .field("workers", &self.workers)
-            .field("server", &self.server)
-            .field("arbiters", &self.arbiters)
-            .field("update_concurrency", &self.update_concurrency)
-            .field("update_v2", &self.update_v2)
-            .finish_non_exhaustive()
-    }
 }
 
 impl WorkerHost {

@@ -186,10 +186,7 @@ where
     R: IntoTaskResult,
 {
     fn call(&self, task: Task, ctx: TaskContext) -> TaskResult {
-        match I::from_task(task) {
-            Ok(input) => self(input).into_task_result(&ctx),
-            Err(err) => WorkerError::from(err).into_task_result(&ctx),
-        }
+        with_input(task, &ctx, |input| self(input).into_task_result(&ctx))
     }
 }
 
@@ -200,10 +197,42 @@ where
     R: IntoTaskResult,
 {
     fn call(&self, task: Task, ctx: TaskContext) -> TaskResult {
-        match I::from_task(task) {
-            Ok(input) => self(input, ctx.clone()).into_task_result(&ctx),
-            Err(err) => WorkerError::from(err).into_task_result(&ctx),
+        with_input(task, &ctx, |input| {
+            self(input, ctx.clone()).into_task_result(&ctx)
+        })
+    }
+}
+
+/// Decodes the input and runs `run` on it; an input that does not decode is a FAILED result.
+fn with_input<I: FromTask>(
+    task: Task,
+    ctx: &TaskContext,
+    run: impl FnOnce(I) -> TaskResult,
+) -> TaskResult {
+    match I::from_task(task) {
+        Ok(input) => run(input),
+        Err(err) => WorkerError::from(err).into_task_result(ctx),
+    }
+}
+
+/// Like [`with_input`], for async functions: `start` begins the execution.
+fn start_with_input<I: FromTask, Fut, R>(
+    task: Task,
+    ctx: TaskContext,
+    start: impl FnOnce(I) -> Fut,
+) -> BoxFuture<'static, TaskResult>
+where
+    Fut: Future<Output = R> + Send + 'static,
+    R: IntoTaskResult,
+{
+    match I::from_task(task) {
+        Ok(input) => {
+            let running = start(input);
+            Box::pin(async move { running.await.into_task_result(&ctx) })
         }
+        Err(err) => Box::pin(std::future::ready(
+            WorkerError::from(err).into_task_result(&ctx),
+        )),
     }
 }
 
@@ -223,15 +252,7 @@ where
     R: IntoTaskResult,
 {
     fn call(&self, task: Task, ctx: TaskContext) -> BoxFuture<'static, TaskResult> {
-        match I::from_task(task) {
-            Ok(input) => {
-                let running = self(input);
-                Box::pin(async move { running.await.into_task_result(&ctx) })
-            }
-            Err(err) => Box::pin(std::future::ready(
-                WorkerError::from(err).into_task_result(&ctx),
-            )),
-        }
+        start_with_input(task, ctx, self)
     }
 }
 
@@ -243,14 +264,7 @@ where
     R: IntoTaskResult,
 {
     fn call(&self, task: Task, ctx: TaskContext) -> BoxFuture<'static, TaskResult> {
-        match I::from_task(task) {
-            Ok(input) => {
-                let running = self(input, ctx.clone());
-                Box::pin(async move { running.await.into_task_result(&ctx) })
-            }
-            Err(err) => Box::pin(std::future::ready(
-                WorkerError::from(err).into_task_result(&ctx),
-            )),
-        }
+        let for_worker = ctx.clone();
+        start_with_input(task, ctx, |input| self(input, for_worker))
     }
 }
