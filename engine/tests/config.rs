@@ -143,7 +143,8 @@ fn code_values_beat_defaults_and_batch_size_follows_concurrency() {
         .with_paused(true)
         .with_update_retries(0)
         .with_update_retry_backoff(ms(10))
-        .with_shutdown_grace(ms(0));
+        .with_shutdown_grace(ms(0))
+        .with_lease_extend_enabled(true);
     let s = sources(&[]).resolve_worker("t", &code).unwrap();
     assert_eq!(s.polling_interval, ms(250));
     assert_eq!(s.domain.as_deref(), Some("blue"));
@@ -154,6 +155,7 @@ fn code_values_beat_defaults_and_batch_size_follows_concurrency() {
     assert_eq!(s.update_retries, 0);
     assert_eq!(s.update_retry_backoff, ms(10));
     assert_eq!(s.shutdown_grace, Duration::ZERO);
+    assert!(s.lease_extend_enabled);
     for (name, source) in s.sources.iter() {
         let expected = if name == "batch_size" {
             Source::Default
@@ -226,7 +228,7 @@ fn file_sections_layer_over_code() {
 fn every_property_is_settable_from_the_file() {
     let ini = "[t]\npolling_interval = 1\ndomain = d\nworker_id = w\nconcurrency = 2\n\
                batch_size = 3\npoll_timeout = 4\npaused = yes\nupdate_retries = 5\n\
-               update_retry_backoff = 6\nshutdown_grace = 7\n";
+               update_retry_backoff = 6\nshutdown_grace = 7\nlease_extend_enabled = 1\n";
     let (s, path, _dir) = with_ini(&[], ini);
     let t = resolve(&s, "t");
     assert_eq!(
@@ -235,6 +237,7 @@ fn every_property_is_settable_from_the_file() {
             "task_type": "t", "polling_interval": 1, "domain": "d", "worker_id": "w",
             "concurrency": 2, "batch_size": 3, "poll_timeout": 4, "paused": true,
             "update_retries": 5, "update_retry_backoff": 6, "shutdown_grace": 7,
+            "lease_extend_enabled": true,
             "sources": WORKER_PROPERTIES.iter()
                 .map(|p| ((*p).to_owned(), format!("file:{}[t]", path.display()).into()))
                 .collect::<serde_json::Map<_, _>>(),
@@ -273,7 +276,7 @@ fn file_values_are_taken_literally() {
 #[test]
 fn unknown_worker_variables_are_reported() {
     let s = sources(&[
-        ("CONDUCTOR_WORKER_T_LEASE_EXTEND_ENABLED", "true"),
+        ("CONDUCTOR_WORKER_T_REGISTER_TASK_DEF", "true"),
         ("conductor_worker_Domain", "x"),
         ("CONDUCTOR_WORKER_CONFIG", "ignored-by-new.ini"),
         ("CONDUCTOR_WORKER_DOMAIN", "known"),
@@ -282,7 +285,7 @@ fn unknown_worker_variables_are_reported() {
     assert_eq!(
         s.unknown_env_vars(),
         vec![
-            "CONDUCTOR_WORKER_T_LEASE_EXTEND_ENABLED".to_owned(),
+            "CONDUCTOR_WORKER_T_REGISTER_TASK_DEF".to_owned(),
             "conductor_worker_Domain".to_owned(),
         ]
     );
@@ -394,6 +397,7 @@ fn every_property_is_settable_from_the_environment() {
         ("CONDUCTOR_WORKER_T_UPDATE_RETRIES", "5"),
         ("CONDUCTOR_WORKER_T_UPDATE_RETRY_BACKOFF", "6"),
         ("CONDUCTOR_WORKER_T_SHUTDOWN_GRACE", "7"),
+        ("CONDUCTOR_WORKER_T_LEASE_EXTEND_ENABLED", "yes"),
     ]);
     let t = resolve(&s, "t");
     assert_eq!(t.polling_interval, ms(1));
@@ -406,6 +410,7 @@ fn every_property_is_settable_from_the_environment() {
     assert_eq!(t.update_retries, 5);
     assert_eq!(t.update_retry_backoff, ms(6));
     assert_eq!(t.shutdown_grace, ms(7));
+    assert!(t.lease_extend_enabled);
     for (name, source) in t.sources.iter() {
         assert_eq!(
             source.to_string(),

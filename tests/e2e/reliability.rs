@@ -356,3 +356,37 @@ async fn a_server_without_token_endpoint_turns_auth_off() {
     assert_exactly_once(&mock.ledger());
     host.shutdown_async().await;
 }
+
+#[tokio::test]
+async fn leases_of_long_tasks_are_extended_when_enabled() {
+    let mock = mock().await;
+    let lease = |name: &str| {
+        let mut def = TaskDef::new(name);
+        def.response_timeout_seconds = 1;
+        def.retry_count = 0;
+        def
+    };
+    let leased = mock.enqueue(EnqueueRequest::new("leased", 1).task_def(lease("leased")));
+    let unleased = mock.enqueue(EnqueueRequest::new("unleased", 1).task_def(lease("unleased")));
+    let slow = |name: &str, extend: bool| -> WorkerSpec {
+        FnWorker::blocking(name, |_: Task| {
+            std::thread::sleep(Duration::from_millis(2500))
+        })
+        .lease_extend_enabled(extend)
+        .into()
+    };
+    let host = start_host(&mock, [slow("leased", true), slow("unleased", false)]);
+
+    wait_for("both tasks to end", || async {
+        let ledger = mock.ledger();
+        ledger.completed + ledger.timed_out >= 2
+    })
+    .await;
+    let ledger = mock.ledger();
+    assert!(ledger.lease_extensions >= 2, "{ledger:?}");
+    let kept = mock.core().task(&leased.first_task_id).unwrap();
+    assert_eq!(kept.status, Some(baton::model::TaskStatus::Completed));
+    let lost = mock.core().task(&unleased.first_task_id).unwrap();
+    assert_eq!(lost.status, Some(baton::model::TaskStatus::TimedOut));
+    host.shutdown_async().await;
+}

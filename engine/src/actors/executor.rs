@@ -7,13 +7,17 @@
 //! result (waiting when the queue is full: backpressure) and hands the batch to the Updater.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix::prelude::*;
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use crate::actors::messages::{Execute, Finished, LeasedTask, Post};
 use crate::actors::updater::Updater;
 use crate::actors::{Pipeline, Stats};
+use crate::client::ConductorClient;
+use crate::model::{Task, TaskResult, TaskResultStatus};
 use crate::pool::BlockingPool;
 use crate::worker::WorkerSpec;
 
@@ -30,6 +34,8 @@ pub(crate) struct Executor {
     finished_tx: mpsc::UnboundedSender<Finished>,
     finished_rx: Option<mpsc::UnboundedReceiver<Finished>>,
     updater: Addr<Updater>,
+    /// For lease extensions, when enabled.
+    client: ConductorClient,
 }
 
 impl Executor {
@@ -39,6 +45,7 @@ impl Executor {
         spec: Arc<WorkerSpec>,
         pool: Option<Arc<BlockingPool>>,
         updater: Addr<Updater>,
+        client: ConductorClient,
     ) -> Self {
         // Unbounded in type only: at most `concurrency` results exist at once (one per permit).
         let (finished_tx, finished_rx) = mpsc::unbounded_channel();
@@ -50,11 +57,14 @@ impl Executor {
             finished_tx,
             finished_rx: Some(finished_rx),
             updater,
+            client,
         }
     }
 
     fn run_task(&self, leased: LeasedTask) {
         let LeasedTask { task, permit } = leased;
+        // Cancelled (by the guard's drop) as soon as the execution ends, however it ends.
+        let lease_guard = self.extend_lease(&task).map(CancellationToken::drop_guard);
         let spec = Arc::clone(&self.spec);
         let worker_id = Arc::clone(&self.pipeline.worker_id);
         let finished = self.finished_tx.clone();
@@ -64,6 +74,7 @@ impl Executor {
                 pool.submit(move || {
                     let _entered = runtime.as_ref().map(tokio::runtime::Handle::enter);
                     let result = futures_executor::block_on(spec.run(task, &worker_id));
+                    drop(lease_guard);
                     let _ = finished.send(Finished { result, permit });
                 });
             }
@@ -71,11 +82,49 @@ impl Executor {
                 let execution = spec.run(task, &worker_id);
                 actix_rt::spawn(async move {
                     let result = execution.await;
+                    drop(lease_guard);
                     let _ = finished.send(Finished { result, permit });
                 });
             }
         }
     }
+}
+
+impl Executor {
+    /// Starts extending `task`'s lease every 0.8 × its response timeout while it runs, when
+    /// the worker has lease extension on; returns the token that stops it.
+    fn extend_lease(&self, task: &Task) -> Option<CancellationToken> {
+        if !self.pipeline.settings.lease_extend_enabled || task.response_timeout_seconds <= 0 {
+            return None;
+        }
+        let period = lease_period(task.response_timeout_seconds);
+        let stop = CancellationToken::new();
+        let heartbeat = {
+            let (stop, client) = (stop.clone(), self.client.clone());
+            let mut result = TaskResult::for_task(task, TaskResultStatus::InProgress)
+                .with_worker_id(self.pipeline.worker_id.as_ref());
+            result.extend_lease = true;
+            async move {
+                loop {
+                    tokio::select! {
+                        _ = stop.cancelled() => return,
+                        _ = tokio::time::sleep(period) => {}
+                    }
+                    if let Err(err) = client.update(&result).await {
+                        tracing::warn!(task_id = %result.task_id, error = %err, "extending a lease failed");
+                    }
+                }
+            }
+        };
+        actix_rt::spawn(heartbeat);
+        Some(stop)
+    }
+}
+
+/// How often a task's lease is extended: 0.8 × its response timeout, at least every second.
+fn lease_period(response_timeout_seconds: i64) -> Duration {
+    let millis = u64::try_from(response_timeout_seconds).unwrap_or(0) * 800;
+    Duration::from_millis(millis.max(1000))
 }
 
 impl Actor for Executor {
@@ -124,5 +173,17 @@ async fn pump_results(
             return;
         }
         batch.reserve(MAX_RESULT_BATCH);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn leases_are_extended_at_four_fifths_of_the_timeout() {
+        assert_eq!(lease_period(10), Duration::from_secs(8));
+        assert_eq!(lease_period(3600), Duration::from_secs(2880));
+        assert_eq!(lease_period(1), Duration::from_secs(1));
     }
 }

@@ -45,7 +45,7 @@ use layer::{Found, Layer, Layered};
 use property::Prop;
 
 /// The canonical names of the worker properties, in documentation order.
-pub const WORKER_PROPERTIES: [&str; 10] = [
+pub const WORKER_PROPERTIES: [&str; 11] = [
     "polling_interval",
     "domain",
     "worker_id",
@@ -56,6 +56,7 @@ pub const WORKER_PROPERTIES: [&str; 10] = [
     "update_retries",
     "update_retry_backoff",
     "shutdown_grace",
+    "lease_extend_enabled",
 ];
 
 /// The file read when neither code nor `CONDUCTOR_WORKER_CONFIG` names one.
@@ -96,6 +97,8 @@ pub struct WorkerOptions {
     pub update_retry_backoff: Option<Duration>,
     /// How long shutdown waits for running tasks.
     pub shutdown_grace: Option<Duration>,
+    /// Extend the lease of running tasks (every 0.8 × their response timeout).
+    pub lease_extend_enabled: Option<bool>,
 }
 
 impl WorkerOptions {
@@ -169,6 +172,13 @@ impl WorkerOptions {
         self
     }
 
+    /// Sets `lease_extend_enabled`.
+    #[must_use]
+    pub fn with_lease_extend_enabled(mut self, value: bool) -> Self {
+        self.lease_extend_enabled = Some(value);
+        self
+    }
+
     /// The code layer: every value that is set, as a string like any other source.
     fn layer(&self) -> Layer {
         let mut layer = Layer::new(Source::Code);
@@ -197,6 +207,10 @@ impl WorkerOptions {
             self.update_retry_backoff.as_ref().map(ms),
         );
         set(Prop::ShutdownGrace, self.shutdown_grace.as_ref().map(ms));
+        set(
+            Prop::LeaseExtendEnabled,
+            self.lease_extend_enabled.map(|b| b.to_string()),
+        );
         layer
     }
 }
@@ -290,6 +304,7 @@ struct RawWorker {
     update_retries: Option<String>,
     update_retry_backoff: Option<String>,
     shutdown_grace: Option<String>,
+    lease_extend_enabled: Option<String>,
 }
 
 /// The raw, unvalidated server values after layering.
@@ -440,6 +455,7 @@ impl ConfigSources {
         let update_retries = get("update_retries", raw.update_retries)?;
         let update_retry_backoff = get("update_retry_backoff", raw.update_retry_backoff)?;
         let shutdown_grace = get("shutdown_grace", raw.shutdown_grace)?;
+        let lease_extend_enabled = get("lease_extend_enabled", raw.lease_extend_enabled)?;
         let domain = layered.found("domain", raw.domain);
         let batch_size = layered.found("batch_size", raw.batch_size);
 
@@ -463,6 +479,7 @@ impl ConfigSources {
             update_retries: check(&update_retries, value::parse_retries)?,
             update_retry_backoff: check(&update_retry_backoff, value::parse_millis)?,
             shutdown_grace: check(&shutdown_grace, value::parse_millis)?,
+            lease_extend_enabled: check(&lease_extend_enabled, value::parse_bool)?,
             sources: Provenance {
                 polling_interval: polling_interval.source,
                 domain: domain.map_or(Source::Default, |d| d.source),
@@ -474,6 +491,7 @@ impl ConfigSources {
                 update_retries: update_retries.source,
                 update_retry_backoff: update_retry_backoff.source,
                 shutdown_grace: shutdown_grace.source,
+                lease_extend_enabled: lease_extend_enabled.source,
             },
         })
     }
@@ -670,6 +688,7 @@ fn default_worker_layer() -> Layer {
         DEFAULT_UPDATE_RETRY_BACKOFF_MS.to_string(),
     );
     set(Prop::ShutdownGrace, DEFAULT_SHUTDOWN_GRACE_MS.to_string());
+    set(Prop::LeaseExtendEnabled, false.to_string());
     layer
 }
 

@@ -23,11 +23,13 @@ pub(crate) enum Prop {
     UpdateRetryBackoff,
     /// `shutdown_grace`, milliseconds.
     ShutdownGrace,
+    /// `lease_extend_enabled`.
+    LeaseExtendEnabled,
 }
 
 impl Prop {
     /// Every property, in the order they are documented and printed.
-    pub(crate) const ALL: [Prop; 10] = [
+    pub(crate) const ALL: [Prop; 11] = [
         Prop::PollingInterval,
         Prop::Domain,
         Prop::WorkerId,
@@ -38,6 +40,7 @@ impl Prop {
         Prop::UpdateRetries,
         Prop::UpdateRetryBackoff,
         Prop::ShutdownGrace,
+        Prop::LeaseExtendEnabled,
     ];
 
     /// The canonical (lower-case) name.
@@ -53,6 +56,7 @@ impl Prop {
             Prop::UpdateRetries => "update_retries",
             Prop::UpdateRetryBackoff => "update_retry_backoff",
             Prop::ShutdownGrace => "shutdown_grace",
+            Prop::LeaseExtendEnabled => "lease_extend_enabled",
         }
     }
 

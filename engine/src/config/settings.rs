@@ -59,6 +59,8 @@ pub struct Provenance {
     pub update_retry_backoff: Source,
     /// Source of `shutdown_grace`.
     pub shutdown_grace: Source,
+    /// Source of `lease_extend_enabled`.
+    pub lease_extend_enabled: Source,
 }
 
 impl Provenance {
@@ -75,6 +77,7 @@ impl Provenance {
             ("update_retries", &self.update_retries),
             ("update_retry_backoff", &self.update_retry_backoff),
             ("shutdown_grace", &self.shutdown_grace),
+            ("lease_extend_enabled", &self.lease_extend_enabled),
         ]
         .into_iter()
     }
@@ -121,6 +124,8 @@ pub struct WorkerSettings {
     pub update_retry_backoff: Duration,
     /// How long shutdown waits for running tasks.
     pub shutdown_grace: Duration,
+    /// Whether running tasks' leases are extended (every 0.8 × their response timeout).
+    pub lease_extend_enabled: bool,
     /// Which source gave each property.
     pub sources: Provenance,
 }
@@ -141,6 +146,7 @@ impl WorkerSettings {
             "update_retries": self.update_retries,
             "update_retry_backoff": millis(self.update_retry_backoff),
             "shutdown_grace": millis(self.shutdown_grace),
+            "lease_extend_enabled": self.lease_extend_enabled,
             "sources": self.sources.to_json(),
         })
     }

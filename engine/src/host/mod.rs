@@ -375,9 +375,10 @@ impl Placement {
                 })
             };
             let executor = {
-                let (pipeline, updater) = (Arc::clone(&pipeline), updater.clone());
+                let (pipeline, updater, client) =
+                    (Arc::clone(&pipeline), updater.clone(), client.clone());
                 Executor::start_in_arbiter(&arbiter, move |_| {
-                    Executor::new(pipeline, spec, pool, updater)
+                    Executor::new(pipeline, spec, pool, updater, client)
                 })
             };
             // Queued before any result can reach the updater (mailboxes are FIFO).

@@ -153,6 +153,14 @@ impl FnWorker {
         self
     }
 
+    /// Whether to extend the lease of running tasks (every 0.8 × their response timeout), so
+    /// the server does not time out tasks that run longer than `responseTimeoutSeconds`.
+    #[must_use]
+    pub fn lease_extend_enabled(mut self, enabled: bool) -> Self {
+        self.options.lease_extend_enabled = Some(enabled);
+        self
+    }
+
     /// How long a shutdown waits for this worker's tasks to finish and their results to post.
     #[must_use]
     pub fn shutdown_grace(mut self, grace: Duration) -> Self {

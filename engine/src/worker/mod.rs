@@ -112,6 +112,11 @@ pub trait Worker: Send + Sync + 'static {
     fn paused(&self) -> Option<bool> {
         None
     }
+
+    /// Whether to extend running tasks' leases (every 0.8 × their response timeout).
+    fn lease_extend_enabled(&self) -> Option<bool> {
+        None
+    }
 }
 
 /// The future that executes one task and yields the result to post.
@@ -150,6 +155,7 @@ impl WorkerSpec {
             batch_size: worker.batch_size(),
             poll_timeout: worker.poll_timeout(),
             paused: worker.paused(),
+            lease_extend_enabled: worker.lease_extend_enabled(),
             ..WorkerOptions::default()
         };
         let task_type = worker.task_type().to_owned();
