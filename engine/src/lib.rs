@@ -56,8 +56,8 @@ mod worker;
 
 pub use client::ClientError;
 pub use host::{
-    HostError, HostHandle, HostStatus, ShutdownReport, ShutdownSignal, WorkerHost,
-    WorkerHostBuilder, WorkerStatus,
+    HostError, HostHandle, HostStatus, Placement, ProcessStatus, ShutdownReport, ShutdownSignal,
+    WorkerHost, WorkerHostBuilder, WorkerStatus,
 };
 pub use worker::{
     AsyncHandler, BlockingHandler, FnWorker, FromTask, Input, InputError, IntoTaskResult, Json,

@@ -18,5 +18,8 @@ mod host_control;
 /// Task domains: a worker polls exactly its domain's queue.
 mod domains;
 
+/// Process placement: one OS process per worker, supervised.
+mod processes;
+
 /// Reliability under injected faults, servers that vanish or stall, update-v2 and v1.
 mod reliability;

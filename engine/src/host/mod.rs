@@ -6,6 +6,7 @@
 //! over the arbiters round-robin. So a host works the same from `fn main()` and from inside a
 //! user's tokio runtime, and it never exits the process: errors come back as [`HostError`].
 
+mod process;
 mod signal;
 mod status;
 
@@ -15,6 +16,7 @@ use std::thread;
 use std::time::Duration;
 
 use actix::{Actor, Arbiter, System};
+use std::sync::Mutex;
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
@@ -26,7 +28,7 @@ use crate::pool::BlockingPool;
 use crate::worker::WorkerSpec;
 
 pub use signal::ShutdownSignal;
-pub use status::{HostStatus, ShutdownReport, WorkerStatus};
+pub use status::{HostStatus, ProcessStatus, ShutdownReport, WorkerStatus};
 
 /// The most result posts in flight per worker, by default.
 const DEFAULT_UPDATE_CONCURRENCY: usize = 16;
@@ -55,6 +57,19 @@ pub enum HostError {
     InsideRuntime,
 }
 
+/// Where a host runs its workers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Placement {
+    /// All workers in this process, their actors on arbiter threads (the default).
+    #[default]
+    Threads,
+    /// Each worker in an OS process of its own, supervised by this one: the program is run
+    /// again once per worker (so it must build the same host on every run), the child runs
+    /// only its worker, and a child that dies is restarted with backoff.
+    Processes,
+}
+
 /// Builds a [`WorkerHost`].
 #[derive(Debug, Default)]
 #[must_use]
@@ -66,6 +81,7 @@ pub struct WorkerHostBuilder {
     update_concurrency: Option<usize>,
     update_v2: Option<bool>,
     on_give_up: Option<GiveUpHook>,
+    placement: Placement,
 }
 
 impl WorkerHostBuilder {
@@ -118,6 +134,12 @@ impl WorkerHostBuilder {
         self
     }
 
+    /// Where the workers run: on this process's threads (default) or one OS process each.
+    pub fn placement(mut self, placement: Placement) -> Self {
+        self.placement = placement;
+        self
+    }
+
     /// Whether to post results with update-v2, which answers with the next task (default:
     /// on). Baton falls back to v1 for good when the server lacks it.
     pub fn update_v2(mut self, enabled: bool) -> Self {
@@ -165,6 +187,7 @@ impl WorkerHostBuilder {
                 .unwrap_or(DEFAULT_UPDATE_CONCURRENCY),
             update_v2: self.update_v2.unwrap_or(true),
             on_give_up: self.on_give_up,
+            placement: self.placement,
         })
     }
 }
@@ -193,6 +216,7 @@ pub struct WorkerHost {
     update_concurrency: usize,
     update_v2: bool,
     on_give_up: Option<GiveUpHook>,
+    placement: Placement,
 }
 
 impl WorkerHost {
@@ -225,21 +249,67 @@ impl WorkerHost {
         runtime.block_on(async move {
             let mut signals = ShutdownSignal::new().map_err(HostError::Signals)?;
             let handle = self.start()?;
-            let signal = signals.recv().await;
-            tracing::info!(signal, "shutting down: draining in-flight tasks");
+            let stopping = handle.shutdown.clone();
+            tokio::select! {
+                signal = signals.recv() => {
+                    tracing::info!(signal, "shutting down: draining in-flight tasks");
+                }
+                _ = stopping.cancelled() => {}
+            }
             Ok(handle.shutdown_async().await)
         })
     }
 
     /// Starts the workers and returns a handle to watch and stop them.
-    pub fn start(self) -> Result<HostHandle, HostError> {
-        let stop_polling = CancellationToken::new();
-        let grace = self
-            .workers
+    ///
+    /// With [`Placement::Processes`] this starts one child process per worker and supervises
+    /// them; in such a child (run with `BATON_WORKER_PROCESS` set), it runs only its worker.
+    pub fn start(mut self) -> Result<HostHandle, HostError> {
+        let shutdown = CancellationToken::new();
+        if let Some(index) = process::child_index()? {
+            if index >= self.workers.len() {
+                return Err(HostError::Start(std::io::Error::other(format!(
+                    "{}={index} but the host has {} workers",
+                    process::CHILD_ENV,
+                    self.workers.len()
+                ))));
+            }
+            let worker = self.workers.swap_remove(index);
+            self.workers = vec![worker];
+            self.arbiters = 1;
+            process::watch_parent(shutdown.clone())?;
+            return self.start_threads(shutdown);
+        }
+        match self.placement {
+            Placement::Threads => self.start_threads(shutdown),
+            Placement::Processes => {
+                let task_types = self.workers.iter().map(|(spec, _)| spec.task_type.clone());
+                let children =
+                    process::start_children(task_types.collect(), self.grace(), shutdown.clone())?;
+                Ok(HostHandle {
+                    pipelines: Vec::new(),
+                    processes: Some(children.status),
+                    shutdown,
+                    done: Some(children.done),
+                    thread: Some(children.thread),
+                })
+            }
+        }
+    }
+
+    /// The longest shutdown grace period of the workers.
+    fn grace(&self) -> Duration {
+        self.workers
             .iter()
             .map(|(_, settings)| settings.shutdown_grace)
             .max()
-            .unwrap_or_default();
+            .unwrap_or_default()
+    }
+
+    /// Runs every worker in this process.
+    fn start_threads(self, shutdown: CancellationToken) -> Result<HostHandle, HostError> {
+        let stop_polling = CancellationToken::new();
+        let grace = self.grace();
         let pipelines: Vec<Arc<Pipeline>> = self
             .workers
             .iter()
@@ -262,11 +332,11 @@ impl WorkerHost {
             };
             pools.push(pool);
         }
-        let plan = Placement::plan(&self, &pipelines, pools);
+        let plan = ArbiterPlan::plan(&self, &pipelines, pools);
 
         let (started_tx, started_rx) = std::sync::mpsc::channel();
-        let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
         let (done_tx, done_rx) = oneshot::channel::<ShutdownReport>();
+        let shutdown_requested = shutdown.clone();
         let drained = pipelines.clone();
         let thread = thread::Builder::new()
             .name("baton-host".into())
@@ -276,7 +346,7 @@ impl WorkerHost {
                     let arbiters = plan.start();
                     let _ = started_tx.send(());
                     // Wait for a shutdown request (or the handle being dropped).
-                    let _ = shutdown_rx.await;
+                    shutdown_requested.cancelled().await;
                     stop_polling.cancel();
                     let report = drain(&drained, grace).await;
                     let _ = done_tx.send(report);
@@ -292,7 +362,8 @@ impl WorkerHost {
         let _ = started_rx.recv();
         Ok(HostHandle {
             pipelines,
-            shutdown: Some(shutdown_tx),
+            processes: None,
+            shutdown,
             done: Some(done_rx),
             thread: Some(thread),
         })
@@ -303,7 +374,7 @@ impl WorkerHost {
 type PlacedWorker = (Arc<WorkerSpec>, Arc<Pipeline>, Option<Arc<BlockingPool>>);
 
 /// Which arbiter runs which worker, and with which client.
-struct Placement {
+struct ArbiterPlan {
     arbiters: usize,
     update_concurrency: usize,
     update_v2: bool,
@@ -311,7 +382,7 @@ struct Placement {
     workers: Vec<PlacedWorker>,
 }
 
-impl Placement {
+impl ArbiterPlan {
     /// Spreads the workers round-robin over the arbiters; one connection pool per arbiter,
     /// sized to keep every connection its workers use at once.
     fn plan(
@@ -431,7 +502,9 @@ async fn drain(pipelines: &[Arc<Pipeline>], grace: Duration) -> ShutdownReport {
 #[derive(Debug)]
 pub struct HostHandle {
     pipelines: Vec<Arc<Pipeline>>,
-    shutdown: Option<oneshot::Sender<()>>,
+    /// With process placement: the children, as the supervisor last saw them.
+    processes: Option<Arc<Mutex<Vec<ProcessStatus>>>>,
+    shutdown: CancellationToken,
     done: Option<oneshot::Receiver<ShutdownReport>>,
     thread: Option<thread::JoinHandle<()>>,
 }
@@ -439,12 +512,21 @@ pub struct HostHandle {
 impl HostHandle {
     /// A snapshot of every worker.
     pub fn status(&self) -> HostStatus {
+        let processes = match &self.processes {
+            Some(processes) => processes
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone(),
+            None => Vec::new(),
+        };
         HostStatus {
             workers: self.pipelines.iter().map(|p| WorkerStatus::of(p)).collect(),
+            processes,
         }
     }
 
-    /// Pauses polling for every worker of `task_type` (tasks in hand still finish). Returns
+    /// Pauses polling for every worker of `task_type` in this process (tasks in hand still
+    /// finish). Returns
     /// how many workers were paused.
     pub fn pause(&self, task_type: &str) -> usize {
         self.set_paused(task_type, true)
@@ -491,9 +573,7 @@ impl HostHandle {
     }
 
     fn request_shutdown(&mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
+        self.shutdown.cancel();
     }
 
     fn join(&mut self) {

@@ -7,8 +7,22 @@ use crate::actors::{Pipeline, Stats};
 /// A snapshot of every worker of a running host.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostStatus {
-    /// One entry per worker, in the order they were added.
+    /// One entry per worker running in this process, in the order they were added (empty in
+    /// the parent of a process-placed host: each child reports its own).
     pub workers: Vec<WorkerStatus>,
+    /// With process placement, one entry per worker process.
+    pub processes: Vec<ProcessStatus>,
+}
+
+/// One worker process of a process-placed host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessStatus {
+    /// The task type the process runs.
+    pub task_type: String,
+    /// Its process id; `None` while it waits to be restarted.
+    pub pid: Option<u32>,
+    /// How many times it was restarted.
+    pub restarts: u32,
 }
 
 /// A snapshot of one worker.
