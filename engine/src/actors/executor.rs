@@ -121,10 +121,9 @@ impl Executor {
     }
 }
 
-/// How often a task's lease is extended: 0.8 × its response timeout, at least every second.
+/// How often a task's lease is extended: 0.8 × its response timeout.
 fn lease_period(response_timeout_seconds: i64) -> Duration {
-    let millis = u64::try_from(response_timeout_seconds).unwrap_or(0) * 800;
-    Duration::from_millis(millis.max(1000))
+    Duration::from_millis(u64::try_from(response_timeout_seconds).unwrap_or(0) * 800)
 }
 
 impl Actor for Executor {
@@ -184,6 +183,6 @@ mod tests {
     fn leases_are_extended_at_four_fifths_of_the_timeout() {
         assert_eq!(lease_period(10), Duration::from_secs(8));
         assert_eq!(lease_period(3600), Duration::from_secs(2880));
-        assert_eq!(lease_period(1), Duration::from_secs(1));
+        assert_eq!(lease_period(1), Duration::from_millis(800));
     }
 }
