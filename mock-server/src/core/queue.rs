@@ -1,0 +1,149 @@
+//! One task queue (`domain:taskType`): due tasks in hand-out order, delayed tasks by due time.
+
+use std::cmp::Reverse;
+use std::collections::BTreeSet;
+use std::fmt;
+use std::sync::Arc;
+
+use tokio::sync::Notify;
+
+/// The name of a queue: an optional domain and a task type, shown as `domain:taskType`.
+///
+/// `Some("")` is a real, empty domain (queue `":taskType"`), distinct from `None`, exactly as
+/// on the server.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct QueueKey {
+    /// The task domain, if any.
+    pub domain: Option<String>,
+    /// The task type.
+    pub task_type: String,
+}
+
+impl QueueKey {
+    /// The queue of `task_type` in `domain`.
+    pub fn new(task_type: impl Into<String>, domain: Option<impl Into<String>>) -> Self {
+        Self {
+            domain: domain.map(Into::into),
+            task_type: task_type.into(),
+        }
+    }
+}
+
+impl fmt::Display for QueueKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.domain {
+            Some(domain) => write!(f, "{domain}:{}", self.task_type),
+            None => f.write_str(&self.task_type),
+        }
+    }
+}
+
+/// Hand-out order among due tasks: priority desc, then due time asc, then sequence asc.
+type ReadyKey = (Reverse<i32>, u64, u64);
+
+/// The tasks of one queue, split into due (`ready`) and not yet due (`delayed`).
+#[derive(Debug, Default)]
+pub(crate) struct Queue {
+    ready: BTreeSet<ReadyKey>,
+    /// `(due, seq, priority)`, earliest first.
+    delayed: BTreeSet<(u64, u64, i32)>,
+    /// Woken whenever a task is pushed, so long polls re-check.
+    pub(crate) signal: Arc<Notify>,
+}
+
+impl Queue {
+    /// Adds task `seq` with `priority`, due at `due` (µs on the core's clock).
+    pub(crate) fn push(&mut self, seq: u64, priority: i32, due: u64, now: u64) {
+        if due <= now {
+            self.ready.insert((Reverse(priority), due, seq));
+        } else {
+            self.delayed.insert((due, seq, priority));
+        }
+    }
+
+    /// Removes task `seq` (pushed with `priority` and `due`), wherever it is.
+    pub(crate) fn remove(&mut self, seq: u64, priority: i32, due: u64) -> bool {
+        self.ready.remove(&(Reverse(priority), due, seq))
+            || self.delayed.remove(&(due, seq, priority))
+    }
+
+    /// Takes the next due task, if any.
+    pub(crate) fn pop(&mut self, now: u64) -> Option<u64> {
+        self.promote(now);
+        self.ready.pop_first().map(|(_, _, seq)| seq)
+    }
+
+    /// Moves every delayed task that is due by `now` into the ready set.
+    fn promote(&mut self, now: u64) {
+        while let Some(&(due, seq, priority)) = self.delayed.first() {
+            if due > now {
+                break;
+            }
+            self.delayed.pop_first();
+            self.ready.insert((Reverse(priority), due, seq));
+        }
+    }
+
+    /// When the earliest delayed task becomes due, if there is one.
+    pub(crate) fn next_due(&self) -> Option<u64> {
+        self.delayed.first().map(|&(due, _, _)| due)
+    }
+
+    /// Tasks queued, due or not.
+    pub(crate) fn len(&self) -> usize {
+        self.ready.len() + self.delayed.len()
+    }
+
+    /// Drops every task (the signal stays, so waiting polls keep working).
+    pub(crate) fn clear(&mut self) {
+        self.ready.clear();
+        self.delayed.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn due_tasks_leave_by_priority_then_due_time_then_sequence() {
+        let mut q = Queue::default();
+        let now = 1_000;
+        q.push(1, 0, 500, now); // low priority, old
+        q.push(2, 5, 900, now); // high priority, newer
+        q.push(3, 5, 800, now); // high priority, older due
+        q.push(4, 5, 800, now); // same priority and due as 3, later sequence
+        q.push(5, 9, 5_000, now); // highest priority but not due
+        assert_eq!(q.len(), 5);
+        let order: Vec<u64> = std::iter::from_fn(|| q.pop(now)).collect();
+        assert_eq!(order, vec![3, 4, 2, 1]);
+        assert_eq!(q.next_due(), Some(5_000));
+        assert_eq!(q.pop(4_999), None);
+        assert_eq!(q.pop(5_000), Some(5));
+        assert_eq!(q.len(), 0);
+    }
+
+    #[test]
+    fn remove_finds_ready_and_delayed_tasks() {
+        let mut q = Queue::default();
+        q.push(1, 0, 10, 10);
+        q.push(2, 0, 99, 10);
+        assert!(q.remove(1, 0, 10));
+        assert!(q.remove(2, 0, 99));
+        assert!(!q.remove(2, 0, 99));
+        assert_eq!(q.len(), 0);
+    }
+
+    #[test]
+    fn queue_names_follow_the_server() {
+        assert_eq!(
+            QueueKey::new("encode", None::<String>).to_string(),
+            "encode"
+        );
+        assert_eq!(QueueKey::new("encode", Some("")).to_string(), ":encode");
+        assert_eq!(
+            QueueKey::new("encode", Some("gpu")).to_string(),
+            "gpu:encode"
+        );
+    }
+}

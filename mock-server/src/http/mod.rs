@@ -1,0 +1,222 @@
+//! The HTTP front end: a hyper 1 HTTP/1.1 server over the synchronous [`Core`].
+//!
+//! Per request: route it, check auth (Conductor routes only), apply a fault if a rule fires,
+//! read the body under the size limit, run the handler, then apply after-effects of the fault
+//! (drop, malformed or truncated answer). Long polls wait here, never inside the core.
+
+mod admin;
+mod api;
+mod body;
+pub(crate) mod router;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper::header::CONTENT_LENGTH;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::auth::Auth;
+use crate::core::Core;
+use crate::error::ApiError;
+use crate::faults::{FaultAction, Faults};
+use body::Resp;
+use router::Route;
+
+/// Settings the HTTP layer needs.
+#[derive(Debug, Clone)]
+pub(crate) struct HttpOptions {
+    pub(crate) update_v2: bool,
+    pub(crate) max_body_bytes: usize,
+    /// How often a waiting long poll re-checks its queue (the server's SQL queues: 100 ms).
+    pub(crate) recheck: Duration,
+}
+
+/// Everything a request handler can reach.
+#[derive(Debug)]
+pub(crate) struct App {
+    pub(crate) core: Arc<Core>,
+    pub(crate) faults: Arc<Faults>,
+    pub(crate) auth: Option<Auth>,
+    pub(crate) options: HttpOptions,
+    pub(crate) shutdown: CancellationToken,
+}
+
+/// An error that makes hyper close the connection without answering (the drop faults).
+#[derive(Debug, thiserror::Error)]
+#[error("connection dropped by an injected fault")]
+pub(crate) struct Dropped;
+
+/// Accepts connections until `app.shutdown` fires; every connection runs on `tracker`.
+pub(crate) async fn serve(listener: TcpListener, app: Arc<App>, tracker: TaskTracker) {
+    loop {
+        let accepted = tokio::select! {
+            () = app.shutdown.cancelled() => break,
+            accepted = listener.accept() => accepted,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                if let Err(e) = stream.set_nodelay(true) {
+                    tracing::debug!(%peer, error = %e, "set_nodelay failed");
+                }
+                tracker.spawn(connection(stream, peer, Arc::clone(&app)));
+            }
+            Err(e) => {
+                // Usually out of file descriptors: back off instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+}
+
+async fn connection(stream: tokio::net::TcpStream, peer: SocketAddr, app: Arc<App>) {
+    let shutdown = app.shutdown.clone();
+    let service = service_fn(move |request| handle(Arc::clone(&app), request));
+    let conn = http1::Builder::new()
+        .keep_alive(true)
+        .serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(conn);
+    let result = tokio::select! {
+        result = conn.as_mut() => result,
+        () = shutdown.cancelled() => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!(%peer, error = %e, "connection ended with an error");
+    }
+}
+
+/// Serves one request; `Err` closes the connection without an answer.
+async fn handle(app: Arc<App>, request: Request<Incoming>) -> Result<Resp, Dropped> {
+    let route = router::route(request.method(), request.uri().path());
+    let api = route.is_api();
+    if api
+        && !matches!(route, Route::Token)
+        && let Some(auth) = &app.auth
+    {
+        let header = request
+            .headers()
+            .get("x-authorization")
+            .and_then(|v| v.to_str().ok());
+        if let Err(e) = auth.check(header) {
+            return Ok(body::error(&e));
+        }
+    }
+    let fault = if api {
+        app.faults.pick(route.name())
+    } else {
+        None
+    };
+    match fault {
+        Some(FaultAction::Status { status }) => {
+            return Ok(body::error(&ApiError::Injected(status)));
+        }
+        Some(FaultAction::DropBefore) => return Err(Dropped),
+        Some(FaultAction::Delay { delay_ms }) => {
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_millis(delay_ms)) => {}
+                () = app.shutdown.cancelled() => {}
+            }
+        }
+        _ => {}
+    }
+    let response = match dispatch(&app, route, request).await {
+        Ok(response) => response,
+        Err(e) => body::error(&e),
+    };
+    match fault {
+        Some(FaultAction::DropAfter) => Err(Dropped),
+        Some(FaultAction::Malformed) => Ok(body::malformed(response)),
+        Some(FaultAction::Truncated) => Ok(body::truncated(response)),
+        _ => Ok(response),
+    }
+}
+
+async fn dispatch(app: &App, route: Route, request: Request<Incoming>) -> Result<Resp, ApiError> {
+    let query = router::query_pairs(request.uri().query());
+    match route {
+        Route::Poll(task_type) => Ok(api::poll(app, &task_type, &query).await),
+        Route::BatchPoll(task_type) => api::batch_poll(app, &task_type, &query).await,
+        Route::Update => api::update(app, read_body(app, request).await?),
+        Route::UpdateV2 if app.options.update_v2 => {
+            api::update_v2(app, read_body(app, request).await?).await
+        }
+        Route::AddLog(task_id) => {
+            let text = read_body(app, request).await?;
+            app.core
+                .add_log(&task_id, String::from_utf8_lossy(&text).into_owned());
+            Ok(body::empty(StatusCode::OK))
+        }
+        Route::GetLogs(task_id) => Ok(api::logs(app, &task_id)),
+        Route::GetTask(task_id) => Ok(body::json(&app.core.task(&task_id)?)),
+        Route::QueueSize => Ok(api::queue_size(app, &query)),
+        Route::QueueSizes => Ok(api::queue_sizes(app, &query)),
+        Route::QueueAll => Ok(body::json(&app.core.queue_sizes())),
+        Route::QueueAllVerbose => Ok(api::queue_all_verbose(app)),
+        Route::PollData => Ok(api::poll_data(app, &query)),
+        Route::PollDataAll => Ok(body::json(&app.core.poll_data(None))),
+        Route::Token => api::token(app, read_body(app, request).await?),
+        Route::AdminEnqueue => admin::enqueue(app, read_body(app, request).await?),
+        Route::AdminLedger => Ok(body::json(&admin::ledger(&app.core, &app.faults))),
+        Route::AdminReset => {
+            app.core.reset();
+            app.faults.clear();
+            Ok(body::empty(StatusCode::NO_CONTENT))
+        }
+        Route::AdminSweep => Ok(body::json(
+            &serde_json::json!({"timedOut": app.core.sweep()}),
+        )),
+        Route::AdminListFaults => Ok(body::json(&app.faults.rules())),
+        Route::AdminAddFaults => admin::add_faults(app, read_body(app, request).await?),
+        Route::AdminClearFaults => {
+            app.faults.clear();
+            Ok(body::empty(StatusCode::NO_CONTENT))
+        }
+        Route::UpdateV2 | Route::Ack(_) | Route::Unknown => Err(ApiError::NoRoute(format!(
+            "No endpoint {} {}.",
+            request.method(),
+            request.uri().path()
+        ))),
+    }
+}
+
+/// Reads the whole request body, or 413 above the configured limit.
+async fn read_body(app: &App, request: Request<Incoming>) -> Result<Bytes, ApiError> {
+    let limit = app.options.max_body_bytes;
+    let too_large = |size: u64| ApiError::PayloadTooLarge {
+        size,
+        limit: limit as u64,
+    };
+    let declared = request
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if let Some(size) = declared.filter(|&size| size > limit as u64) {
+        return Err(too_large(size));
+    }
+    match Limited::new(request.into_body(), limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large(limit as u64 + 1)),
+        Err(e) => Err(ApiError::Internal(format!(
+            "failed to read the request body: {e}"
+        ))),
+    }
+}
+
+/// The ledger with fault counters, as `GET /admin/ledger` reports it.
+pub(crate) fn admin_ledger(app: &App) -> crate::core::LedgerSnapshot {
+    admin::ledger(&app.core, &app.faults)
+}

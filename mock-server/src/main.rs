@@ -1,0 +1,125 @@
+//! The `baton-mock` binary: runs the mock on a port until Ctrl-C or SIGTERM.
+//!
+//! The first line on stdout is exactly `baton-mock listening on http://IP:PORT/api`, so
+//! scripts and harnesses can read the port; logs go to stderr (`RUST_LOG` filters them).
+
+use std::io::Write;
+use std::net::IpAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use baton_mock::{Credentials, MockServer};
+use clap::Parser;
+
+/// An in-memory stand-in for the Conductor server's worker API.
+#[derive(Debug, Parser)]
+#[command(name = "baton-mock", version, about)]
+struct Args {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    bind: IpAddr,
+    /// Port to listen on (0 picks a free one).
+    #[arg(long, default_value_t = 8080)]
+    port: u16,
+    /// Runtime worker threads (default: one per core).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Seed for fault probabilities, retry jitter and tokens.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Answer 404 on POST /api/tasks/update-v2, like servers before v3.21.12.
+    #[arg(long)]
+    no_update_v2: bool,
+    /// Require Orkes-style auth: POST /api/token with this key id and secret.
+    #[arg(long, value_name = "KEY:SECRET")]
+    auth: Option<Credentials>,
+    /// Lifetime of minted tokens, in seconds.
+    #[arg(long, default_value_t = 3600)]
+    token_ttl_secs: u64,
+    /// Response-timeout sweeper period, in milliseconds.
+    #[arg(long, default_value_t = 100)]
+    sweeper_ms: u64,
+    /// Output payload limit in bytes (over it: the task ends FAILED_WITH_TERMINAL_ERROR).
+    #[arg(long, default_value_t = 10 * 1024 * 1024)]
+    max_output_bytes: usize,
+    /// Request body limit in bytes (over it: 413).
+    #[arg(long, default_value_t = 64 * 1024 * 1024)]
+    max_body_bytes: usize,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Some(threads) = args.threads {
+        runtime.worker_threads(threads.max(1));
+    }
+    let runtime = match runtime.enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("baton-mock: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(run(args))
+}
+
+async fn run(args: Args) -> ExitCode {
+    let mut builder = MockServer::builder()
+        .bind(args.bind)
+        .port(args.port)
+        .seed(args.seed)
+        .update_v2(!args.no_update_v2)
+        .token_ttl(Duration::from_secs(args.token_ttl_secs))
+        .sweeper_period(Duration::from_millis(args.sweeper_ms))
+        .max_output_bytes(args.max_output_bytes)
+        .max_body_bytes(args.max_body_bytes);
+    if let Some(credentials) = args.auth {
+        builder = builder.auth(credentials);
+    }
+    let server = match builder.start().await {
+        Ok(server) => server,
+        Err(e) => {
+            eprintln!("baton-mock: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut stdout = std::io::stdout().lock();
+    let announced = writeln!(stdout, "baton-mock listening on {}", server.base_url())
+        .and_then(|()| stdout.flush());
+    drop(stdout);
+    if let Err(e) = announced {
+        eprintln!("baton-mock: cannot write to stdout: {e}");
+    }
+    stop_signal().await;
+    tracing::info!("shutting down");
+    server.shutdown().await;
+    ExitCode::SUCCESS
+}
+
+/// Resolves on Ctrl-C (SIGINT) or, on Unix, SIGTERM.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+                return;
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot listen for SIGTERM"),
+        }
+    }
+    if let Err(e) = tokio::signal::ctrl_c().await {
+        tracing::error!(error = %e, "cannot wait for Ctrl-C; stopping");
+    }
+}

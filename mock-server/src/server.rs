@@ -1,0 +1,293 @@
+//! [`MockServer`]: the mock running in-process, with its builder and handle.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::auth::{Auth, Credentials};
+use crate::core::{Core, CoreConfig, EnqueueRequest, Enqueued, LedgerSnapshot};
+use crate::faults::{FaultRule, Faults};
+use crate::http::{self, App, HttpOptions};
+
+/// Errors starting the server.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The address could not be bound.
+    #[error("cannot bind {addr}: {source}")]
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// Options of a [`MockServer`]; build with [`MockServer::builder`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct MockServerBuilder {
+    bind: IpAddr,
+    port: u16,
+    update_v2: bool,
+    seed: u64,
+    sweeper_period: Duration,
+    active_domain_window: Duration,
+    max_output_bytes: usize,
+    max_body_bytes: usize,
+    keep_ended: usize,
+    auth: Option<Credentials>,
+    token_ttl: Duration,
+}
+
+impl Default for MockServerBuilder {
+    fn default() -> Self {
+        Self {
+            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port: 0,
+            update_v2: true,
+            seed: 0,
+            sweeper_period: Duration::from_millis(100),
+            active_domain_window: Duration::from_secs(10),
+            max_output_bytes: 10 * 1024 * 1024,
+            max_body_bytes: 64 * 1024 * 1024,
+            keep_ended: 10_000,
+            auth: None,
+            token_ttl: Duration::from_secs(3600),
+        }
+    }
+}
+
+impl MockServerBuilder {
+    /// The address to listen on (default 127.0.0.1).
+    pub fn bind(mut self, addr: IpAddr) -> Self {
+        self.bind = addr;
+        self
+    }
+
+    /// The port (default 0: a free one; the binary defaults to 8080).
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = port;
+        self
+    }
+
+    /// Serve `POST /api/tasks/update-v2` (default true); off, it answers 404.
+    pub fn update_v2(mut self, on: bool) -> Self {
+        self.update_v2 = on;
+        self
+    }
+
+    /// Seed for fault probabilities, retry jitter and tokens (default 0).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// How often the response-timeout sweeper runs (default 100 ms).
+    pub fn sweeper_period(mut self, period: Duration) -> Self {
+        self.sweeper_period = period;
+        self
+    }
+
+    /// How recent a poll must be for its domain to count as active (default 10 s; used by
+    /// workflows, part 2).
+    pub fn active_domain_window(mut self, window: Duration) -> Self {
+        self.active_domain_window = window;
+        self
+    }
+
+    /// Output payload limit (default 10 MB): a larger output is accepted with 200, then the
+    /// task ends FAILED_WITH_TERMINAL_ERROR.
+    pub fn max_output_bytes(mut self, bytes: usize) -> Self {
+        self.max_output_bytes = bytes;
+        self
+    }
+
+    /// Request body limit (default 64 MB), answered with 413 above it.
+    pub fn max_body_bytes(mut self, bytes: usize) -> Self {
+        self.max_body_bytes = bytes;
+        self
+    }
+
+    /// How many ended tasks stay readable via `GET /api/tasks/{id}` (default 10 000).
+    pub fn keep_ended(mut self, count: usize) -> Self {
+        self.keep_ended = count;
+        self
+    }
+
+    /// Require Orkes-style auth with this key id and secret.
+    pub fn auth(mut self, credentials: Credentials) -> Self {
+        self.auth = Some(credentials);
+        self
+    }
+
+    /// Lifetime of tokens minted by `POST /api/token` (default 1 h).
+    pub fn token_ttl(mut self, ttl: Duration) -> Self {
+        self.token_ttl = ttl;
+        self
+    }
+
+    /// Binds and starts serving on the current tokio runtime.
+    pub async fn start(self) -> Result<MockServer, StartError> {
+        let addr = SocketAddr::new(self.bind, self.port);
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartError::Bind { addr, source })?;
+        let local = listener
+            .local_addr()
+            .map_err(|source| StartError::Bind { addr, source })?;
+        let core = Arc::new(Core::new(CoreConfig {
+            seed: self.seed,
+            max_output_bytes: self.max_output_bytes,
+            keep_ended: self.keep_ended,
+            active_domain_window: self.active_domain_window,
+        }));
+        let shutdown = CancellationToken::new();
+        let app = Arc::new(App {
+            core: Arc::clone(&core),
+            faults: Arc::new(Faults::new(self.seed)),
+            auth: self
+                .auth
+                .map(|creds| Auth::new(creds, self.token_ttl, self.seed)),
+            options: HttpOptions {
+                update_v2: self.update_v2,
+                max_body_bytes: self.max_body_bytes,
+                recheck: Duration::from_millis(100),
+            },
+            shutdown: shutdown.clone(),
+        });
+        let tracker = TaskTracker::new();
+        tracker.spawn(sweeper(
+            Arc::clone(&core),
+            self.sweeper_period,
+            shutdown.clone(),
+        ));
+        tracker.spawn(http::serve(listener, Arc::clone(&app), tracker.clone()));
+        tracing::info!(addr = %local, "baton-mock listening");
+        Ok(MockServer {
+            addr: local,
+            app,
+            tracker,
+            shutdown,
+        })
+    }
+}
+
+async fn sweeper(core: Arc<Core>, period: Duration, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(period.max(Duration::from_millis(1)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            _ = tick.tick() => {
+                let timed_out = core.sweep();
+                if timed_out > 0 {
+                    tracing::debug!(timed_out, "response timeouts");
+                }
+            }
+        }
+    }
+}
+
+/// A running mock. Dropping it stops the server; [`MockServer::shutdown`] also waits until
+/// every connection and background task has finished.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use baton_mock::{EnqueueRequest, MockServer};
+/// let mock = MockServer::start().await?;
+/// mock.enqueue(EnqueueRequest::new("encode", 10));
+/// // point a worker at mock.base_url() ...
+/// assert_eq!(mock.ledger().lost, 0);
+/// mock.shutdown().await;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct MockServer {
+    addr: SocketAddr,
+    app: Arc<App>,
+    tracker: TaskTracker,
+    shutdown: CancellationToken,
+}
+
+impl MockServer {
+    /// A builder with the defaults (127.0.0.1, a free port, update-v2 on, no auth).
+    pub fn builder() -> MockServerBuilder {
+        MockServerBuilder::default()
+    }
+
+    /// Starts a mock with the defaults.
+    pub async fn start() -> Result<Self, StartError> {
+        Self::builder().start().await
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The Conductor base URL, e.g. `http://127.0.0.1:41234/api` (what `CONDUCTOR_SERVER_URL`
+    /// should be).
+    pub fn base_url(&self) -> String {
+        format!("http://{}/api", self.addr)
+    }
+
+    /// The admin API's base URL, e.g. `http://127.0.0.1:41234/admin`.
+    pub fn admin_url(&self) -> String {
+        format!("http://{}/admin", self.addr)
+    }
+
+    /// The synchronous core, for direct reads and writes from tests.
+    pub fn core(&self) -> &Arc<Core> {
+        &self.app.core
+    }
+
+    /// The fault rules.
+    pub fn faults(&self) -> &Faults {
+        &self.app.faults
+    }
+
+    /// Adds fault rules (same as `POST /admin/faults`).
+    pub fn install_faults(&self, rules: impl IntoIterator<Item = FaultRule>) {
+        self.app.faults.install(rules);
+    }
+
+    /// Enqueues tasks (same as `POST /admin/enqueue`) and wakes waiting polls.
+    pub fn enqueue(&self, request: EnqueueRequest) -> Enqueued {
+        self.app.core.enqueue(request)
+    }
+
+    /// The ledger, fault counters included (same as `GET /admin/ledger`).
+    pub fn ledger(&self) -> LedgerSnapshot {
+        http::admin_ledger(&self.app)
+    }
+
+    /// Forgets all tasks, logs, poll data, ledger entries and fault rules.
+    pub fn reset(&self) {
+        self.app.core.reset();
+        self.app.faults.clear();
+    }
+
+    /// The configured active-domain window.
+    pub fn active_domain_window(&self) -> Duration {
+        self.app.core.config().active_domain_window
+    }
+
+    /// Stops accepting, ends open connections (waiting long polls return at once) and waits
+    /// for every task the server spawned.
+    pub async fn shutdown(self) {
+        self.shutdown.cancel();
+        self.tracker.close();
+        self.tracker.wait().await;
+    }
+}
+
+impl Drop for MockServer {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}

@@ -1,0 +1,16 @@
+//! baton-mock through real HTTP on 127.0.0.1: every rule of the Conductor task API
+//! (conductor-api.md §1 and §6), the admin API, faults and auth.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+/// Admin API, faults, body limit and auth.
+mod admin;
+/// The `baton-mock` binary.
+mod cli;
+/// Client helpers and the fixture.
+mod common;
+/// Single and batch polls, long-poll waits, queues, domains, ordering, concurrency.
+mod poll;
+/// Reads: task, logs, queue sizes, poll data, aliases, ack.
+mod reads;
+/// Updates: v1, v2, retries, callbacks, leases, timeouts, payload limit, errors.
+mod update;
