@@ -61,6 +61,11 @@ pub(crate) struct Pipeline {
     pub(crate) queue_capacity: usize,
     /// Whether polling is paused.
     pub(crate) paused: AtomicBool,
+    /// Whether the queue is known to have more work: set by a full poll or an update-v2 that
+    /// answered with a task, cleared by a partial poll or an update-v2 that answered with none.
+    /// The updater uses update-v2 only while it is set, because on an empty queue the server
+    /// holds an update-v2 answer for its single-poll wait (about 100 ms).
+    pub(crate) work_queued: AtomicBool,
     /// Cancelled when the host starts draining: the poller stops.
     pub(crate) stop_polling: CancellationToken,
     /// Counters.
@@ -81,6 +86,7 @@ impl Pipeline {
         Self {
             worker_id: Arc::from(settings.worker_id.as_str()),
             paused: AtomicBool::new(settings.paused),
+            work_queued: AtomicBool::new(false),
             slots: Arc::new(Semaphore::new(concurrency)),
             queue_slots: Arc::new(Semaphore::new(queue_capacity)),
             queue_capacity,

@@ -191,6 +191,9 @@ async fn poll_round(
             return Round::Failed(err);
         }
     };
+    pipeline
+        .work_queued
+        .store(tasks.len() >= count, Ordering::Relaxed);
     if tasks.is_empty() {
         Stats::add(&pipeline.stats.empty_polls, 1);
         return Round::Empty;

@@ -10,8 +10,10 @@
 //! is given up (retries exhausted, or an answer retrying cannot fix, such as 404 for an unknown
 //! task); giving up is logged, counted and passed to the host's hook, never silent.
 //!
-//! **update-v2.** When enabled (the default), a result is posted to `/tasks/update-v2`, whose
-//! answer may carry the next task. That task needs a slot: on a first post it inherits the
+//! **update-v2.** When enabled (the default) and the queue is known to have more work (the
+//! last poll came back full, or the last update-v2 brought a task), a result is posted to
+//! `/tasks/update-v2`, whose answer may carry the next task. On an empty queue the server holds
+//! an update-v2 answer for its single-poll wait, so then results go out with v1 at once. That task needs a slot: on a first post it inherits the
 //! finished task's own slot (so chaining keeps exactly `concurrency` tasks in flight); on a
 //! retry the updater tries to take a free one. With no slot, or while the host drains, the
 //! result is posted with v1. A server that lacks
@@ -97,7 +99,10 @@ impl Updater {
         &self,
         pending: &mut Pending,
     ) -> Option<(OwnedSemaphorePermit, Recipient<Execute>)> {
-        if !self.update_v2.load(Ordering::Relaxed) || self.pipeline.stop_polling.is_cancelled() {
+        if !self.update_v2.load(Ordering::Relaxed)
+            || !self.pipeline.work_queued.load(Ordering::Relaxed)
+            || self.pipeline.stop_polling.is_cancelled()
+        {
             return None;
         }
         let executor = self.executor.clone()?;
@@ -210,6 +215,7 @@ async fn post(
     };
     let posted = match client.update_v2(&pending.result).await {
         Ok(Some(task)) => {
+            pipeline.work_queued.store(true, Ordering::Relaxed);
             Stats::add(&pipeline.stats.tasks_polled, 1);
             let batch = vec![LeasedTask { task, permit: slot }];
             if executor.send(Execute(batch)).await.is_err() {
@@ -217,7 +223,10 @@ async fn post(
             }
             Posted::Taken
         }
-        Ok(None) => Posted::Taken,
+        Ok(None) => {
+            pipeline.work_queued.store(false, Ordering::Relaxed);
+            Posted::Taken
+        }
         Err(err) => {
             pending.slot.get_or_insert(slot);
             if err.is_unsupported() {
