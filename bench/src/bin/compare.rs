@@ -1,0 +1,567 @@
+//! The engine-vs-machine runner: `noop_worker` at several concurrencies and the ceiling loop,
+//! against one `baton-mock` process, interleaved in the same run, with CPU, memory and
+//! correctness figures. Prints a markdown table.
+//!
+//! It builds nothing; build first (release), then run the binary directly (not through
+//! `cargo run`, which would count as a build running):
+//!
+//! ```text
+//! cargo build --release -p baton-mock -p baton-bench --bins --example noop_worker -p baton
+//! target/release/compare                      # defaults: 3 rounds, 2 s warm-up, 6 s window
+//! target/release/compare --rounds 2 --window-secs 10 --concurrency 16,256
+//! ```
+//!
+//! For every run: enqueue enough tasks (topped up while it runs), start the client, wait out
+//! the warm-up, then measure over the window: throughput (ledger `completed` delta / time),
+//! client and server CPU per task (utime + stime from `/proc/PID/stat`), the client's peak RSS
+//! (`VmHWM`) and the machine's busy share (`/proc/stat`). Then SIGTERM the client, wait for it
+//! to drain and exit, and check the ledger: lost (tasks still in flight) = 0 and no duplicate
+//! updates. Only loopback addresses are used.
+
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use baton_bench::BenchError;
+use baton_bench::admin::{AdminClient, Ledger};
+use baton_bench::procfs::{self, MachineCpu};
+use clap::Parser;
+
+/// Command-line arguments.
+#[derive(Debug, Parser)]
+#[command(about = "Runs noop_worker and the ceiling loop against one baton-mock, interleaved")]
+struct Args {
+    /// The baton-mock binary.
+    #[arg(long, default_value = "target/release/baton-mock")]
+    mock: PathBuf,
+    /// The noop_worker example binary.
+    #[arg(long, default_value = "target/release/examples/noop_worker")]
+    noop: PathBuf,
+    /// The ceiling loop binary.
+    #[arg(long, default_value = "target/release/ceiling_loop")]
+    ceiling: PathBuf,
+    /// noop_worker concurrencies to measure.
+    #[arg(long, value_delimiter = ',', default_value = "16,64,256,1024")]
+    concurrency: Vec<usize>,
+    /// Result posts in flight for the ceiling loop (K).
+    #[arg(long, default_value_t = 16)]
+    updates: usize,
+    /// Rounds; each round runs every configuration once, in the same order (ABAB...).
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// Seconds after a client starts before measuring.
+    #[arg(long, default_value_t = 2.0)]
+    warmup_secs: f64,
+    /// Seconds measured per run.
+    #[arg(long, default_value_t = 6.0)]
+    window_secs: f64,
+    /// The task type used.
+    #[arg(long, default_value = "bench")]
+    task_type: String,
+    /// The inputData of every enqueued task, as JSON.
+    #[arg(long, default_value = "{}")]
+    input: String,
+    /// Before each run, wait up to this many seconds for the machine to be quiet (under 20%
+    /// busy without our client running); 0 disables the wait.
+    #[arg(long, default_value_t = 8.0)]
+    quiet_wait_secs: f64,
+    /// Where each client's stderr goes (one file per run).
+    #[arg(long, default_value = "target/compare-logs")]
+    log_dir: PathBuf,
+}
+
+/// A client configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Config {
+    /// `noop_worker --concurrency C`.
+    Noop(usize),
+    /// `ceiling_loop --updates K`.
+    Ceiling(usize),
+}
+
+impl Config {
+    fn label(&self) -> String {
+        match self {
+            Self::Noop(c) => format!("noop_worker, concurrency {c}"),
+            Self::Ceiling(k) => format!("ceiling loop, batch 100, {k} updates"),
+        }
+    }
+
+    fn slug(&self) -> String {
+        match self {
+            Self::Noop(c) => format!("noop-{c}"),
+            Self::Ceiling(k) => format!("ceiling-{k}"),
+        }
+    }
+}
+
+/// What one run measured.
+#[derive(Debug, Clone, Default)]
+struct Sample {
+    tasks_per_sec: f64,
+    client_cpu_us: f64,
+    server_cpu_us: f64,
+    client_peak_rss_mib: f64,
+    busy_share: f64,
+    other_cores: f64,
+    background_before: f64,
+    lost: u64,
+    duplicates: u64,
+    clean_exit: bool,
+}
+
+/// Why the runner stopped.
+#[derive(Debug, thiserror::Error)]
+enum CompareError {
+    #[error(
+        "{0} not found: build first with `cargo build --release -p baton-mock -p baton-bench --bins --example noop_worker -p baton`"
+    )]
+    Missing(PathBuf),
+    #[error("could not start {what}: {source}")]
+    Spawn {
+        what: String,
+        source: std::io::Error,
+    },
+    #[error("baton-mock did not print its address: {0}")]
+    MockAddress(String),
+    #[error(transparent)]
+    Bench(#[from] BenchError),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Tasks kept queued ahead of the client, at least.
+const LOW_WATER: u64 = 200_000;
+/// Tasks enqueued per top-up.
+const CHUNK: u64 = 50_000;
+/// How long a client may take to drain and exit after SIGTERM.
+const DRAIN_DEADLINE: Duration = Duration::from_secs(30);
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("compare: cannot start a runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(report) => {
+            println!("{report}");
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("compare: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<String, CompareError> {
+    for binary in [&args.mock, &args.noop, &args.ceiling] {
+        if !binary.is_file() {
+            return Err(CompareError::Missing(binary.clone()));
+        }
+    }
+    let input: serde_json::Value = serde_json::from_str(&args.input)
+        .map_err(|err| BenchError::Decode(format!("--input: {err}")))?;
+    std::fs::create_dir_all(&args.log_dir)?;
+    if builds_running() {
+        eprintln!("compare: WARNING: rustc is running; the figures will be disturbed");
+    }
+    // How busy the machine is before anything of ours runs: other load skews every figure.
+    let quiet_before = MachineCpu::now()?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let busy_before = MachineCpu::now()?.busy_since(&quiet_before);
+    eprintln!(
+        "compare: machine {:.0}% busy before the runs",
+        busy_before * 100.0
+    );
+    let mut configs: Vec<Config> = args.concurrency.iter().map(|c| Config::Noop(*c)).collect();
+    configs.push(Config::Ceiling(args.updates));
+
+    let (mut mock, url) = start_mock(&args.mock)?;
+    let mock_pid = mock.id();
+    eprintln!("compare: baton-mock at {url} (pid {mock_pid})");
+    let admin = AdminClient::new(&url);
+    let ticks = procfs::clock_ticks_per_sec() as f64;
+    let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); configs.len()];
+    let outcome = async {
+        for round in 1..=args.rounds.max(1) {
+            for (index, config) in configs.iter().enumerate() {
+                let sample = measure(&args, config, round, &url, mock_pid, &admin, &input, ticks)
+                    .await?;
+                eprintln!(
+                    "compare: round {round} {:<40} {:>9.0} tasks/s, client {:>5.1} µs/task, server {:>5.1} µs/task, rss {:>5.1} MiB, busy {:>3.0}% (other load {:.2} cores), lost {}, dup {}",
+                    config.label(),
+                    sample.tasks_per_sec,
+                    sample.client_cpu_us,
+                    sample.server_cpu_us,
+                    sample.client_peak_rss_mib,
+                    sample.busy_share * 100.0,
+                    sample.other_cores,
+                    sample.lost,
+                    sample.duplicates,
+                );
+                samples[index].push(sample);
+            }
+        }
+        Ok::<_, CompareError>(())
+    }
+    .await;
+    signal(mock_pid, "TERM");
+    let _ = wait_exit(&mut mock, Duration::from_secs(10)).await;
+    outcome?;
+    Ok(render(&args, busy_before, &configs, &samples))
+}
+
+/// Whether a compiler is running on this machine (the figures would be meaningless).
+fn builds_running() -> bool {
+    Command::new("pgrep")
+        .args(["-x", "rustc"])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
+/// Starts baton-mock on a free loopback port and reads its address from its first line.
+fn start_mock(binary: &Path) -> Result<(Child, String), CompareError> {
+    let mut child = Command::new(binary)
+        .args(["--bind", "127.0.0.1", "--port", "0"])
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|source| CompareError::Spawn {
+            what: binary.display().to_string(),
+            source,
+        })?;
+    let mut line = String::new();
+    if let Some(stdout) = child.stdout.take() {
+        BufReader::new(stdout).read_line(&mut line)?;
+    }
+    match line.trim().strip_prefix("baton-mock listening on ") {
+        Some(url) if url.starts_with("http://127.") => Ok((child, url.to_owned())),
+        _ => {
+            let _ = child.kill();
+            let _ = child.wait();
+            Err(CompareError::MockAddress(line))
+        }
+    }
+}
+
+/// Sends a signal by name through `kill(1)`.
+fn signal(pid: u32, name: &str) {
+    let _ = Command::new("kill")
+        .args([format!("-{name}"), pid.to_string()])
+        .status();
+}
+
+/// Waits up to `deadline` for `child` to exit; whether it exited successfully.
+async fn wait_exit(child: &mut Child, deadline: Duration) -> Option<bool> {
+    let start = Instant::now();
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return Some(status.success()),
+            Ok(None) if start.elapsed() < deadline => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            _ => return None,
+        }
+    }
+}
+
+/// Waits up to `max` for the machine to be under 20% busy over half a second; answers the
+/// last busy share seen.
+async fn wait_quiet(max: Duration) -> Result<f64, BenchError> {
+    let deadline = Instant::now() + max;
+    loop {
+        let before = MachineCpu::now()?;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let busy = MachineCpu::now()?.busy_since(&before);
+        if busy < 0.2 || Instant::now() >= deadline {
+            return Ok(busy);
+        }
+    }
+}
+
+/// Keeps at least `LOW_WATER` tasks queued until `until`.
+async fn feed(
+    admin: &AdminClient,
+    task_type: &str,
+    input: &serde_json::Value,
+    until: Instant,
+) -> Result<(), BenchError> {
+    loop {
+        let queued = admin.ledger().await?.queued;
+        if queued < LOW_WATER {
+            admin.enqueue(task_type, CHUNK, input).await?;
+            continue;
+        }
+        let now = Instant::now();
+        if now >= until {
+            return Ok(());
+        }
+        tokio::time::sleep((until - now).min(Duration::from_millis(100))).await;
+    }
+}
+
+/// One run of one configuration.
+#[allow(clippy::too_many_arguments)]
+async fn measure(
+    args: &Args,
+    config: &Config,
+    round: usize,
+    url: &str,
+    mock_pid: u32,
+    admin: &AdminClient,
+    input: &serde_json::Value,
+    ticks: f64,
+) -> Result<Sample, CompareError> {
+    feed(admin, &args.task_type, input, Instant::now()).await?;
+    let background_before = wait_quiet(Duration::from_secs_f64(args.quiet_wait_secs)).await?;
+    let before_run = admin.ledger().await?;
+    let log = std::fs::File::create(
+        args.log_dir
+            .join(format!("round{round}-{}.log", config.slug())),
+    )?;
+    let mut command = match config {
+        Config::Noop(concurrency) => {
+            let mut command = Command::new(&args.noop);
+            command.args([
+                "--task-type",
+                &args.task_type,
+                "--concurrency",
+                &concurrency.to_string(),
+            ]);
+            command
+        }
+        Config::Ceiling(updates) => {
+            let mut command = Command::new(&args.ceiling);
+            command.args([
+                "--task-type",
+                &args.task_type,
+                "--updates",
+                &updates.to_string(),
+                "--server",
+                url,
+            ]);
+            command
+        }
+    };
+    let mut child = command
+        .env("CONDUCTOR_SERVER_URL", url)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .spawn()
+        .map_err(|source| CompareError::Spawn {
+            what: config.label(),
+            source,
+        })?;
+    let pid = child.id();
+    let measured = async {
+        let warm = Instant::now() + Duration::from_secs_f64(args.warmup_secs);
+        feed(admin, &args.task_type, input, warm).await?;
+
+        let start_ledger = admin.ledger().await?;
+        let start_client = procfs::cpu_ticks(pid)?;
+        let start_server = procfs::cpu_ticks(mock_pid)?;
+        let start_machine = MachineCpu::now()?;
+        let start = Instant::now();
+
+        feed(
+            admin,
+            &args.task_type,
+            input,
+            start + Duration::from_secs_f64(args.window_secs),
+        )
+        .await?;
+
+        let end_ledger = admin.ledger().await?;
+        let end_client = procfs::cpu_ticks(pid)?;
+        let end_server = procfs::cpu_ticks(mock_pid)?;
+        let end_machine = MachineCpu::now()?;
+        let elapsed = start.elapsed().as_secs_f64();
+        let rss = procfs::peak_rss_kib(pid)?;
+
+        let tasks = end_ledger.completed.saturating_sub(start_ledger.completed);
+        let ours =
+            end_client.saturating_sub(start_client) + end_server.saturating_sub(start_server);
+        let busy_share = end_machine.busy_since(&start_machine);
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+        // CPU the machine spent on anything but the client and the server: other load.
+        let other_cores = (busy_share * cores - ours as f64 / ticks / elapsed).max(0.0);
+        let per_task_us = |ticks_used: u64| {
+            if tasks == 0 {
+                f64::NAN
+            } else {
+                ticks_used as f64 / ticks * 1e6 / tasks as f64
+            }
+        };
+        Ok::<_, CompareError>(Sample {
+            tasks_per_sec: tasks as f64 / elapsed,
+            client_cpu_us: per_task_us(end_client.saturating_sub(start_client)),
+            server_cpu_us: per_task_us(end_server.saturating_sub(start_server)),
+            client_peak_rss_mib: rss as f64 / 1024.0,
+            busy_share,
+            other_cores,
+            background_before,
+            ..Sample::default()
+        })
+    }
+    .await;
+    signal(pid, "TERM");
+    let exited = wait_exit(&mut child, DRAIN_DEADLINE).await;
+    if exited.is_none() {
+        eprintln!(
+            "compare: {} did not exit within {DRAIN_DEADLINE:?}; killing it",
+            config.label()
+        );
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let mut sample = measured?;
+    let after: Ledger = admin.ledger().await?;
+    sample.lost = after.in_flight;
+    sample.duplicates = (after.duplicate_identical + after.duplicate_conflicting)
+        .saturating_sub(before_run.duplicate_identical + before_run.duplicate_conflicting);
+    sample.clean_exit = exited == Some(true);
+    Ok(sample)
+}
+
+/// The median of some figures (NaN when there are none).
+fn median(mut values: Vec<f64>) -> f64 {
+    values.retain(|v| v.is_finite());
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    if values.len() % 2 == 1 {
+        values[mid]
+    } else {
+        (values[mid - 1] + values[mid]) / 2.0
+    }
+}
+
+/// The markdown report: the machine, the settings, the median table, the ratios, every run.
+fn render(args: &Args, busy_before: f64, configs: &[Config], samples: &[Vec<Sample>]) -> String {
+    let mut out = String::new();
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines().find_map(|l| {
+                l.strip_prefix("model name")
+                    .map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned())
+            })
+        })
+        .unwrap_or_else(|| "unknown".to_owned());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let _ = writeln!(
+        out,
+        "Machine: {cores} cores, {cpu}. {} rounds, {} s warm-up, {} s window per run, \
+         one baton-mock process; the machine was {:.0}% busy in the second before the runs. \
+         Medians over rounds (min–max for throughput).\n",
+        args.rounds,
+        args.warmup_secs,
+        args.window_secs,
+        busy_before * 100.0
+    );
+    let _ = writeln!(
+        out,
+        "| configuration | tasks/s (min–max) | client CPU/task | server CPU/task | client peak RSS | machine busy | other load | lost | duplicates | clean exit |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|");
+    let mut medians = Vec::new();
+    for (config, runs) in configs.iter().zip(samples) {
+        let pick = |f: fn(&Sample) -> f64| median(runs.iter().map(f).collect());
+        let rate = pick(|s| s.tasks_per_sec);
+        let min = runs
+            .iter()
+            .map(|s| s.tasks_per_sec)
+            .fold(f64::INFINITY, f64::min);
+        let max = runs.iter().map(|s| s.tasks_per_sec).fold(0.0, f64::max);
+        let cpu = pick(|s| s.client_cpu_us);
+        let _ = writeln!(
+            out,
+            "| {} | {:.0} ({:.0}–{:.0}) | {:.1} µs | {:.1} µs | {:.1} MiB | {:.0}% | {:.2} cores | {} | {} | {} |",
+            config.label(),
+            rate,
+            min,
+            max,
+            cpu,
+            pick(|s| s.server_cpu_us),
+            pick(|s| s.client_peak_rss_mib),
+            pick(|s| s.busy_share) * 100.0,
+            pick(|s| s.other_cores),
+            runs.iter().map(|s| s.lost).max().unwrap_or(0),
+            runs.iter().map(|s| s.duplicates).sum::<u64>(),
+            if runs.iter().all(|s| s.clean_exit) {
+                "yes"
+            } else {
+                "NO"
+            },
+        );
+        medians.push((config.clone(), rate, cpu));
+    }
+    if let Some((_, ceiling_rate, ceiling_cpu)) = medians
+        .iter()
+        .find(|(c, _, _)| matches!(c, Config::Ceiling(_)))
+    {
+        let _ = writeln!(
+            out,
+            "\n| noop_worker vs ceiling loop | throughput ratio | CPU/task ratio |"
+        );
+        let _ = writeln!(out, "|---|---|---|");
+        for (config, rate, cpu) in medians
+            .iter()
+            .filter(|(c, _, _)| matches!(c, Config::Noop(_)))
+        {
+            if let Config::Noop(c) = config {
+                let _ = writeln!(
+                    out,
+                    "| concurrency {c} | {:.2}× | {:.2}× |",
+                    rate / ceiling_rate,
+                    cpu / ceiling_cpu
+                );
+            }
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\nEvery run, in order: tasks/s (machine busy share in the half second before it, \
+         with no client running):\n"
+    );
+    let _ = writeln!(
+        out,
+        "| configuration | {} |",
+        (1..=args.rounds)
+            .map(|r| format!("round {r}"))
+            .collect::<Vec<_>>()
+            .join(" | ")
+    );
+    let _ = writeln!(out, "|---|{}", "---|".repeat(args.rounds));
+    for (config, runs) in configs.iter().zip(samples) {
+        let cells: Vec<String> = runs
+            .iter()
+            .map(|s| {
+                format!(
+                    "{:.0} ({:.0}%)",
+                    s.tasks_per_sec,
+                    s.background_before * 100.0
+                )
+            })
+            .collect();
+        let _ = writeln!(out, "| {} | {} |", config.label(), cells.join(" | "));
+    }
+    out
+}
