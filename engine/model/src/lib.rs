@@ -14,6 +14,10 @@
 //! | [`TaskDef`] | a task definition (retries, timeouts, limits) |
 //! | [`PollData`] | the server's record of the last poll per task type and domain |
 //! | [`ErrorResponse`] | the JSON body of every error answer |
+//! | [`WorkflowDef`], [`WorkflowTask`] | a workflow definition and its tasks |
+//! | [`StartWorkflowRequest`] | the body of `POST /api/workflow` |
+//! | [`Workflow`], [`WorkflowStatus`] | a workflow instance |
+//! | [`BulkResponse`] | the answer of bulk metadata and workflow calls |
 
 mod error;
 mod poll_data;
@@ -21,6 +25,7 @@ mod status;
 mod task;
 mod task_def;
 mod task_result;
+mod workflow;
 
 pub use error::{ErrorResponse, ValidationError};
 pub use poll_data::PollData;
@@ -28,6 +33,9 @@ pub use status::{TaskResultStatus, TaskStatus};
 pub use task::Task;
 pub use task_def::{RetryLogic, TaskDef, TimeoutPolicy};
 pub use task_result::{TaskExecLog, TaskResult};
+pub use workflow::{
+    BulkResponse, StartWorkflowRequest, Workflow, WorkflowDef, WorkflowStatus, WorkflowTask,
+};
 
 /// A JSON object, as used for task input and output data.
 pub type JsonMap = serde_json::Map<String, serde_json::Value>;

@@ -14,7 +14,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::header::{ACCEPT, CONTENT_TYPE, HeaderValue};
-use hyper::{Method, Request, StatusCode};
+use hyper::{Method, Request, StatusCode, Uri};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
@@ -45,6 +45,9 @@ const COMPONENT: &AsciiSet = &CONTROLS
 /// `application/json`.
 const JSON: HeaderValue = HeaderValue::from_static("application/json");
 
+/// `text/plain`: what a v1 update answers with.
+const TEXT: HeaderValue = HeaderValue::from_static("text/plain");
+
 /// Orkes' auth header (no "Bearer" prefix).
 const AUTHORIZATION_HEADER: &str = "x-authorization";
 
@@ -69,6 +72,9 @@ pub(crate) struct ClientSettings {
 pub(crate) struct ConductorClient {
     http: Client<HttpConnector, Full<Bytes>>,
     base: Arc<str>,
+    /// `POST /tasks` and `POST /tasks/update-v2`, parsed once.
+    update_uri: Uri,
+    update_v2_uri: Uri,
     http_timeout: Duration,
     buffers: Arc<Mutex<Vec<DecodeBuffers>>>,
     auth: Option<Arc<TokenSource>>,
@@ -98,7 +104,7 @@ pub(crate) struct PollTarget {
 
 impl ConductorClient {
     /// A client with its own connection pool.
-    pub(crate) fn new(settings: &ClientSettings) -> Self {
+    pub(crate) fn new(settings: &ClientSettings) -> Result<Self, ClientError> {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_keepalive(Some(Duration::from_secs(60)));
@@ -108,13 +114,21 @@ impl ConductorClient {
             .pool_idle_timeout(Duration::from_secs(30))
             .pool_max_idle_per_host(settings.max_idle_connections.max(1))
             .build(connector);
-        Self {
+        let base = settings.base_url.trim_end_matches('/');
+        let uri = |path: &str| {
+            format!("{base}{path}")
+                .parse::<Uri>()
+                .map_err(|err| ClientError::Request(format!("{base}{path}: {err}")))
+        };
+        Ok(Self {
             http,
-            base: Arc::from(settings.base_url.trim_end_matches('/')),
+            update_uri: uri("/tasks")?,
+            update_v2_uri: uri("/tasks/update-v2")?,
+            base: Arc::from(base),
             http_timeout: settings.http_timeout,
             buffers: Arc::new(Mutex::new(Vec::new())),
             auth: settings.auth.clone(),
-        }
+        })
     }
 
     /// The URL prefix of batch polls for `task_type` by `worker_id` in `domain`.
@@ -154,9 +168,13 @@ impl ConductorClient {
         );
         let deadline = self.http_timeout + timeout;
         let mut buffers = self.take_buffers();
-        let outcome = self
-            .send(Method::GET, &url, None, JSON, &mut buffers.body, deadline)
-            .await;
+        let outcome = match url.parse::<Uri>() {
+            Ok(uri) => {
+                self.send(Method::GET, uri, None, JSON, &mut buffers.body, deadline)
+                    .await
+            }
+            Err(err) => Err(ClientError::Request(format!("{url}: {err}"))),
+        };
         let decoded = outcome.and_then(|status| decode_poll(status, &mut buffers));
         self.return_buffers(buffers);
         decoded
@@ -164,8 +182,7 @@ impl ConductorClient {
 
     /// Posts a result with `POST /tasks` (v1).
     pub(crate) async fn update(&self, result: &TaskResult) -> Result<(), ClientError> {
-        let url = format!("{}/tasks", self.base);
-        self.post_result(url, result, HeaderValue::from_static("text/plain"))
+        self.post_result(&self.update_uri, result, TEXT)
             .await
             .map(|_| ())
     }
@@ -176,10 +193,7 @@ impl ConductorClient {
     /// result was taken: that is reported as `Ok(None)` and logged, since the next task it
     /// carried can only be left to the server's response timeout.
     pub(crate) async fn update_v2(&self, result: &TaskResult) -> Result<Option<Task>, ClientError> {
-        let url = format!("{}/tasks/update-v2", self.base);
-        let (status, mut body) = self
-            .post_result(url, result, HeaderValue::from_static("application/json"))
-            .await?;
+        let (status, mut body) = self.post_result(&self.update_v2_uri, result, JSON).await?;
         if status == StatusCode::NO_CONTENT || body.iter().all(u8::is_ascii_whitespace) {
             return Ok(None);
         }
@@ -198,7 +212,7 @@ impl ConductorClient {
 
     async fn post_result(
         &self,
-        url: String,
+        uri: &Uri,
         result: &TaskResult,
         accept: HeaderValue,
     ) -> Result<(StatusCode, Vec<u8>), ClientError> {
@@ -208,7 +222,7 @@ impl ConductorClient {
         let status = self
             .send(
                 Method::POST,
-                &url,
+                uri.clone(),
                 Some(Bytes::from(body)),
                 accept,
                 &mut answer,
@@ -228,7 +242,7 @@ impl ConductorClient {
     async fn send(
         &self,
         method: Method,
-        url: &str,
+        uri: Uri,
         body: Option<Bytes>,
         accept: HeaderValue,
         answer: &mut Vec<u8>,
@@ -245,7 +259,7 @@ impl ConductorClient {
             };
             let mut request = Request::builder()
                 .method(method.clone())
-                .uri(url)
+                .uri(uri.clone())
                 .header(ACCEPT, accept.clone());
             if body.is_some() {
                 request = request.header(CONTENT_TYPE, JSON);
@@ -343,6 +357,7 @@ mod tests {
             max_idle_connections: 4,
             auth: None,
         })
+        .unwrap()
     }
 
     #[test]

@@ -46,6 +46,9 @@ pub enum HostError {
     /// A thread could not be started.
     #[error("could not start the host's threads: {0}")]
     Start(#[source] std::io::Error),
+    /// The server URL does not make valid request URIs.
+    #[error("invalid server URL: {0}")]
+    ServerUrl(#[source] ClientError),
     /// Signal handlers could not be installed.
     #[error("could not listen for shutdown signals: {0}")]
     Signals(#[source] std::io::Error),
@@ -332,7 +335,7 @@ impl WorkerHost {
             };
             pools.push(pool);
         }
-        let plan = ArbiterPlan::plan(&self, &pipelines, pools);
+        let plan = ArbiterPlan::plan(&self, &pipelines, pools)?;
 
         let (started_tx, started_rx) = std::sync::mpsc::channel();
         let (done_tx, done_rx) = oneshot::channel::<ShutdownReport>();
@@ -389,7 +392,7 @@ impl ArbiterPlan {
         host: &WorkerHost,
         pipelines: &[Arc<Pipeline>],
         pools: Vec<Option<Arc<BlockingPool>>>,
-    ) -> Self {
+    ) -> Result<Self, HostError> {
         let arbiters = host.arbiters.max(1);
         let mut connections = vec![0usize; arbiters];
         for (index, (_, settings)) in host.workers.iter().enumerate() {
@@ -412,7 +415,8 @@ impl ArbiterPlan {
                     auth: auth.clone(),
                 })
             })
-            .collect();
+            .collect::<Result<_, _>>()
+            .map_err(HostError::ServerUrl)?;
         let workers = host
             .workers
             .iter()
@@ -420,13 +424,13 @@ impl ArbiterPlan {
             .zip(pools)
             .map(|(((spec, _), pipeline), pool)| (Arc::clone(spec), Arc::clone(pipeline), pool))
             .collect();
-        Self {
+        Ok(Self {
             arbiters,
             update_concurrency: host.update_concurrency,
             update_v2: host.update_v2,
             clients,
             workers,
-        }
+        })
     }
 
     /// Starts the arbiters and every worker's actors on them. Must run inside the System.

@@ -206,12 +206,19 @@ impl WorkerSpec {
 
     /// Runs one task to its result: decoding errors, worker errors and panics all become a
     /// FAILED result with a reason, and the context's logs are attached.
-    pub(crate) fn run(&self, task: Task, worker_id: &Arc<str>) -> Execution {
+    ///
+    /// The worker's function is called here, on the calling thread (for blocking workers, the
+    /// pool thread); the returned future finishes the execution.
+    pub(crate) fn run(
+        &self,
+        task: Task,
+        worker_id: &Arc<str>,
+    ) -> impl Future<Output = TaskResult> + Send + 'static {
         let ctx = TaskContext::new(&task, Arc::clone(worker_id));
         let worker_id = Arc::clone(worker_id);
         let started =
             std::panic::catch_unwind(AssertUnwindSafe(|| (self.execute)(task, ctx.clone())));
-        Box::pin(async move {
+        async move {
             let outcome = match started {
                 Ok(execution) => AssertUnwindSafe(execution).catch_unwind().await,
                 Err(panic) => Err(panic),
@@ -233,7 +240,7 @@ impl WorkerSpec {
                 result.worker_id = Some(worker_id.to_string());
             }
             result
-        })
+        }
     }
 }
 
