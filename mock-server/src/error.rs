@@ -16,6 +16,12 @@ pub enum ApiError {
     /// `GET /tasks/{taskId}` of an unknown (or evicted) task (404).
     #[error("Task not found for taskId: {0}")]
     TaskNotFoundById(String),
+    /// A definition or workflow that does not exist (404), with the server's message.
+    #[error("{0}")]
+    NotFound(String),
+    /// A conflicting request, e.g. a duplicate workflow definition (409).
+    #[error("{0}")]
+    Conflict(String),
     /// Bean validation failed (400 with `validationErrors`).
     #[error("Validation failed, check below errors for detail.")]
     Validation(Vec<ValidationError>),
@@ -57,7 +63,9 @@ impl ApiError {
             Self::WorkflowNotFound(_)
             | Self::TaskNotFound(_)
             | Self::TaskNotFoundById(_)
+            | Self::NotFound(_)
             | Self::NoRoute(_) => 404,
+            Self::Conflict(_) => 409,
             Self::Validation(_) | Self::BadRequest(_) => 400,
             Self::PayloadTooLarge { .. } => 413,
             Self::Unauthorized { .. } => 401,

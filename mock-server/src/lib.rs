@@ -11,6 +11,7 @@
 //! | [`Core`] | the synchronous state and rules, reachable via [`MockServer::core`] |
 //! | [`LedgerSnapshot`] | counters: handed out, completed, duplicates, lost, latency, ... |
 //! | [`FaultRule`] | a fault to inject: status, delay, drop before/after, malformed, truncated |
+//! | `wiremock::ConductorResponder` | (feature `wiremock`) the same core behind a wiremock server |
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -34,6 +35,8 @@ mod faults;
 mod http;
 pub mod ids;
 mod server;
+#[cfg(feature = "wiremock")]
+pub mod wiremock;
 
 pub use auth::Credentials;
 pub use core::{

@@ -45,6 +45,12 @@ struct Args {
     /// Request body limit in bytes (over it: 413).
     #[arg(long, default_value_t = 64 * 1024 * 1024)]
     max_body_bytes: usize,
+    /// How recent a poll must be for its task domain to count as active, in milliseconds.
+    #[arg(long, default_value_t = 10_000)]
+    active_domain_window_ms: u64,
+    /// How many ended workflows stay readable before eviction.
+    #[arg(long, default_value_t = 10_000)]
+    keep_workflows: usize,
 }
 
 fn main() -> ExitCode {
@@ -79,7 +85,9 @@ async fn run(args: Args) -> ExitCode {
         .token_ttl(Duration::from_secs(args.token_ttl_secs))
         .sweeper_period(Duration::from_millis(args.sweeper_ms))
         .max_output_bytes(args.max_output_bytes)
-        .max_body_bytes(args.max_body_bytes);
+        .max_body_bytes(args.max_body_bytes)
+        .active_domain_window(Duration::from_millis(args.active_domain_window_ms))
+        .keep_workflows(args.keep_workflows);
     if let Some(credentials) = args.auth {
         builder = builder.auth(credentials);
     }

@@ -40,6 +40,7 @@ pub struct MockServerBuilder {
     max_output_bytes: usize,
     max_body_bytes: usize,
     keep_ended: usize,
+    keep_workflows: usize,
     auth: Option<Credentials>,
     token_ttl: Duration,
 }
@@ -56,6 +57,7 @@ impl Default for MockServerBuilder {
             max_output_bytes: 10 * 1024 * 1024,
             max_body_bytes: 64 * 1024 * 1024,
             keep_ended: 10_000,
+            keep_workflows: 10_000,
             auth: None,
             token_ttl: Duration::from_secs(3600),
         }
@@ -93,8 +95,8 @@ impl MockServerBuilder {
         self
     }
 
-    /// How recent a poll must be for its domain to count as active (default 10 s; used by
-    /// workflows, part 2).
+    /// How recent a poll must be for its domain to count as active when a workflow task is
+    /// scheduled (default 10 s, the server's `activeWorkerLastPollTimeout`).
     pub fn active_domain_window(mut self, window: Duration) -> Self {
         self.active_domain_window = window;
         self
@@ -116,6 +118,13 @@ impl MockServerBuilder {
     /// How many ended tasks stay readable via `GET /api/tasks/{id}` (default 10 000).
     pub fn keep_ended(mut self, count: usize) -> Self {
         self.keep_ended = count;
+        self
+    }
+
+    /// How many ended workflows stay readable via `GET /api/workflow/{id}` (default 10 000);
+    /// older ones are evicted with their tasks.
+    pub fn keep_workflows(mut self, count: usize) -> Self {
+        self.keep_workflows = count;
         self
     }
 
@@ -145,6 +154,7 @@ impl MockServerBuilder {
             max_output_bytes: self.max_output_bytes,
             keep_ended: self.keep_ended,
             active_domain_window: self.active_domain_window,
+            keep_workflows: self.keep_workflows,
         }));
         let shutdown = CancellationToken::new();
         let app = Arc::new(App {

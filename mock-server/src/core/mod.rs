@@ -3,12 +3,26 @@
 //!
 //! Nothing here awaits. Each method takes the lock, does a short piece of work and returns; the
 //! HTTP layer adds long-poll waits on top (see [`Core::signal`] and [`Core::next_due_in`]).
-//! Part 2 (workflows) extends [`State::on_task_ended`], the one place that decides what follows
-//! a task that has ended.
+//! `State::end` is the one place that decides what follows a task that has ended: retries for
+//! bulk tasks, the workflow decider (`workflow.rs`) for tasks of real workflows.
+//!
+//! | module | owns |
+//! |---|---|
+//! | `queue` | one `domain:taskType` queue |
+//! | `record` | compact task records and their JSON |
+//! | `ledger` | counters and per-task fingerprints |
+//! | `metadata` | task and workflow definitions, their validation |
+//! | `workflow` | workflow instances and the decider |
+//! | `expr` | `${...}` expression resolution |
+//! | `domains` | task-domain choice at scheduling |
 
+mod domains;
+mod expr;
 mod ledger;
+mod metadata;
 mod queue;
 mod record;
+mod workflow;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::hash::{Hash, Hasher};
@@ -16,7 +30,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use baton_model::{
-    JsonMap, PollData, Task, TaskDef, TaskExecLog, TaskResult, TaskResultStatus, TaskStatus,
+    BulkResponse, JsonMap, PollData, StartWorkflowRequest, Task, TaskDef, TaskExecLog, TaskResult,
+    TaskResultStatus, TaskStatus, ValidationError, Workflow, WorkflowDef,
 };
 use serde::Deserialize;
 use tokio::sync::Notify;
@@ -25,9 +40,11 @@ use crate::error::ApiError;
 use crate::ids;
 pub use ledger::LedgerSnapshot;
 use ledger::{FP_OPEN, FP_SERVER, Ledger, fingerprint};
+use metadata::Metadata;
 use queue::Queue;
 pub use queue::QueueKey;
 use record::{JsonMemo, TaskRecord, TaskSpec, WorkflowRecord};
+use workflow::{Start, StartedBy, TerminateError};
 
 /// The server keeps at most this many log lines from one update.
 const MAX_LOGS_PER_UPDATE: usize = 10;
@@ -47,8 +64,11 @@ pub struct CoreConfig {
     /// How many ended tasks stay readable through `GET /tasks/{id}` before eviction.
     pub keep_ended: usize,
     /// How recent a poll must be for its domain to count as active when a task is scheduled
-    /// (the server's 10 s; used by workflows, part 2).
+    /// (the server's 10 s).
     pub active_domain_window: Duration,
+    /// How many ended workflows stay readable through `GET /workflow/{id}` before eviction
+    /// (with their tasks).
+    pub keep_workflows: usize,
 }
 
 impl Default for CoreConfig {
@@ -58,6 +78,7 @@ impl Default for CoreConfig {
             max_output_bytes: 10 * 1024 * 1024,
             keep_ended: 10_000,
             active_domain_window: Duration::from_secs(10),
+            keep_workflows: 10_000,
         }
     }
 }
@@ -347,14 +368,28 @@ struct State {
     in_flight: u64,
     rng: fastrand::Rng,
     config: CoreConfig,
+    clock: Clock,
+    /// Registered task and workflow definitions.
+    metadata: Metadata,
+    /// The workflow of every task of a real workflow, by task sequence number.
+    task_workflow: HashMap<u64, u64, SeqHash>,
+    /// Running workflows by timeout deadline: `(deadline µs, workflow)`.
+    workflow_deadlines: std::collections::BTreeSet<(u64, u64)>,
+    /// Ended real workflows, oldest first, awaiting eviction.
+    ended_workflows: VecDeque<u64>,
+    /// How many ended workflows were evicted.
+    evicted_workflows: u64,
+    /// The first workflow number since the last reset.
+    first_workflow: u64,
 }
 
 impl Core {
     /// A core with no tasks.
     pub fn new(config: CoreConfig) -> Self {
+        let clock = Clock::new();
         Self {
-            state: Mutex::new(State::new(1, 1, config.clone())),
-            clock: Clock::new(),
+            state: Mutex::new(State::new(1, 1, config.clone(), clock)),
+            clock,
             config,
         }
     }
@@ -517,16 +552,27 @@ impl Core {
                 poll_next: None,
             });
         }
-        let workflow = ids::parse_workflow_id(&result.workflow_instance_id)
-            .and_then(|id| state.workflows.get(&id));
-        let Some(workflow) = workflow else {
-            state.ledger.counts.unknown_ids += 1;
-            return Err(ApiError::WorkflowNotFound(result.workflow_instance_id));
+        let workflow_id = ids::parse_workflow_id(&result.workflow_instance_id);
+        let workflow = workflow_id.and_then(|id| state.workflows.get(&id));
+        // An evicted workflow has ended: its tasks' updates are the server's 200 no-ops.
+        let evicted =
+            workflow_id.is_some_and(|id| id >= state.first_workflow && id < state.next_workflow);
+        let bulk_queue = match workflow {
+            Some(workflow) => workflow.queue().cloned(),
+            None if evicted => None,
+            None => {
+                state.ledger.counts.unknown_ids += 1;
+                return Err(ApiError::WorkflowNotFound(result.workflow_instance_id));
+            }
         };
-        let poll_next = Some(workflow.queue().clone());
         let Some(seq) = seq else {
             state.ledger.counts.unknown_ids += 1;
             return Err(ApiError::TaskNotFound(result.task_id));
+        };
+        // Update-v2 polls the updated task's queue: the bulk workflow's one, else the task's.
+        let poll_next = match bulk_queue {
+            Some(queue) => Some(queue),
+            None => state.live.get(&seq).map(|record| record.spec.key.clone()),
         };
         let (Some(status), Some(fp)) = (result.status, fp) else {
             return Err(ApiError::Internal(
@@ -567,7 +613,7 @@ impl Core {
         for &seq in &expired {
             state.time_out(seq, now);
         }
-        expired.len()
+        expired.len() + state.sweep_workflows(now)
     }
 
     /// The task with id `task_id` (`GET /api/tasks/{taskId}`); ended tasks stay readable until
@@ -576,7 +622,11 @@ impl Core {
         let state = self.lock();
         ids::parse_task_id(task_id)
             .and_then(|seq| {
-                let record = state.live.get(&seq).or_else(|| state.ended.get(&seq))?;
+                let record = state
+                    .live
+                    .get(&seq)
+                    .or_else(|| state.ended.get(&seq))
+                    .or_else(|| state.workflow_task_record(seq))?;
                 Some(record.to_task(seq, &self.clock))
             })
             .ok_or_else(|| ApiError::TaskNotFoundById(task_id.to_owned()))
@@ -643,7 +693,12 @@ impl Core {
     /// up, so ids from before the reset are unknown afterwards.
     pub fn reset(&self) {
         let mut state = self.lock();
-        let mut fresh = State::new(state.next_seq, state.next_workflow, self.config.clone());
+        let mut fresh = State::new(
+            state.next_seq,
+            state.next_workflow,
+            self.config.clone(),
+            self.clock,
+        );
         // Keep the queues' signals so long polls waiting right now stay connected.
         for (key, mut queue) in std::mem::take(&mut state.queues) {
             queue.clear();
@@ -669,10 +724,299 @@ impl Core {
     pub fn config(&self) -> &CoreConfig {
         &self.config
     }
+
+    fn now_ms(&self) -> i64 {
+        self.clock.epoch_ms(self.clock.now())
+    }
+
+    /// Registers (or replaces) task definitions, as `POST /api/metadata/taskdefs` does.
+    pub fn register_task_defs(&self, defs: Vec<TaskDef>) -> Result<(), ApiError> {
+        if defs.is_empty() {
+            return Err(ApiError::Validation(vec![ValidationError {
+                path: Some("registerTaskDef.taskDefinitions".to_owned()),
+                message: Some("TaskDefList is empty".to_owned()),
+                invalid_value: None,
+            }]));
+        }
+        let errors: Vec<ValidationError> = defs
+            .iter()
+            .enumerate()
+            .flat_map(|(i, def)| {
+                metadata::validate_task_def(def, &format!("registerTaskDef.taskDefinitions[{i}]"))
+            })
+            .collect();
+        if !errors.is_empty() {
+            return Err(ApiError::Validation(errors));
+        }
+        let now = self.now_ms();
+        let mut state = self.lock();
+        for mut def in defs {
+            def.create_time.get_or_insert(now);
+            state.metadata.task_defs.insert(def.name.clone(), def);
+        }
+        Ok(())
+    }
+
+    /// Replaces one registered task definition (`PUT /api/metadata/taskdefs`); 404 when unknown.
+    pub fn update_task_def(&self, mut def: TaskDef) -> Result<(), ApiError> {
+        let errors = metadata::validate_task_def(&def, "updateTaskDef.taskDefinition");
+        if !errors.is_empty() {
+            return Err(ApiError::Validation(errors));
+        }
+        let now = self.now_ms();
+        let mut state = self.lock();
+        let Some(stored) = state.metadata.task_defs.get_mut(&def.name) else {
+            return Err(ApiError::NotFound(format!(
+                "No such task by name {}",
+                def.name
+            )));
+        };
+        def.create_time = stored.create_time;
+        def.created_by.clone_from(&stored.created_by);
+        def.update_time = Some(now);
+        *stored = def;
+        Ok(())
+    }
+
+    /// The task definition `name`.
+    pub fn task_def(&self, name: &str) -> Result<TaskDef, ApiError> {
+        self.lock()
+            .metadata
+            .task_defs
+            .get(name)
+            .cloned()
+            .ok_or_else(|| ApiError::NotFound(format!("No such taskType found by name: {name}")))
+    }
+
+    /// Every registered task definition, by name.
+    pub fn task_defs(&self) -> Vec<TaskDef> {
+        self.lock().metadata.task_defs.values().cloned().collect()
+    }
+
+    /// Removes the task definition `name`; 404 when unknown.
+    pub fn delete_task_def(&self, name: &str) -> Result<(), ApiError> {
+        match self.lock().metadata.task_defs.remove(name) {
+            Some(_) => Ok(()),
+            None => Err(ApiError::NotFound(format!(
+                "No such taskType found by name: {name}"
+            ))),
+        }
+    }
+
+    /// Registers a workflow definition (`POST /api/metadata/workflow`); 409 when its
+    /// (name, version) exists, unless `overwrite`.
+    pub fn register_workflow_def(&self, def: WorkflowDef, overwrite: bool) -> Result<(), ApiError> {
+        let errors = metadata::validate_workflow_def(&def, "create.workflowDef");
+        if !errors.is_empty() {
+            return Err(ApiError::Validation(errors));
+        }
+        let now = self.now_ms();
+        let mut state = self.lock();
+        let versions = state
+            .metadata
+            .workflows
+            .entry(def.name.clone())
+            .or_default();
+        if !overwrite && versions.contains_key(&def.version) {
+            return Err(ApiError::Conflict(format!(
+                "Workflow with {}.{} already exists!",
+                def.name, def.version
+            )));
+        }
+        let mut def = def;
+        def.create_time.get_or_insert(now);
+        versions.insert(def.version, Arc::new(def));
+        Ok(())
+    }
+
+    /// Creates or replaces each definition (`PUT /api/metadata/workflow`); the whole list is
+    /// validated first.
+    pub fn put_workflow_defs(&self, defs: Vec<WorkflowDef>) -> Result<BulkResponse, ApiError> {
+        let errors: Vec<ValidationError> = defs
+            .iter()
+            .enumerate()
+            .flat_map(|(i, def)| {
+                metadata::validate_workflow_def(def, &format!("update.workflowDefs[{i}]"))
+            })
+            .collect();
+        if !errors.is_empty() {
+            return Err(ApiError::Validation(errors));
+        }
+        let now = self.now_ms();
+        let mut state = self.lock();
+        let mut response = BulkResponse::default();
+        for mut def in defs {
+            def.update_time = Some(now);
+            response.bulk_successful_results.push(def.name.clone());
+            let versions = state
+                .metadata
+                .workflows
+                .entry(def.name.clone())
+                .or_default();
+            if let Some(old) = versions.get(&def.version) {
+                def.create_time = old.create_time;
+            }
+            versions.insert(def.version, Arc::new(def));
+        }
+        response.message = Some("Bulk Request has been processed.".to_owned());
+        Ok(response)
+    }
+
+    /// The workflow definition `name` at `version`, or its latest version.
+    pub fn workflow_def(&self, name: &str, version: Option<i32>) -> Result<WorkflowDef, ApiError> {
+        self.lock()
+            .metadata
+            .workflow(name, version)
+            .map(|def| WorkflowDef::clone(&def))
+            .ok_or_else(|| ApiError::NotFound(no_such_workflow(name, version)))
+    }
+
+    /// Every registered workflow definition (all versions), by name then version.
+    pub fn workflow_defs(&self) -> Vec<WorkflowDef> {
+        let state = self.lock();
+        state
+            .metadata
+            .workflows
+            .values()
+            .flat_map(|versions| versions.values().map(|def| WorkflowDef::clone(def)))
+            .collect()
+    }
+
+    /// Removes version `version` of workflow definition `name`; 404 when unknown.
+    pub fn delete_workflow_def(&self, name: &str, version: i32) -> Result<(), ApiError> {
+        let mut state = self.lock();
+        let versions = state.metadata.workflows.get_mut(name);
+        let removed = versions.and_then(|versions| versions.remove(&version));
+        if state
+            .metadata
+            .workflows
+            .get(name)
+            .is_some_and(BTreeMap::is_empty)
+        {
+            state.metadata.workflows.remove(name);
+        }
+        match removed {
+            Some(_) => Ok(()),
+            None => Err(ApiError::NotFound(no_such_workflow(name, Some(version)))),
+        }
+    }
+
+    /// Starts a workflow as `POST /api/workflow/{name}` does; returns its id.
+    pub fn start_workflow_by_name(
+        &self,
+        name: &str,
+        version: Option<i32>,
+        correlation_id: Option<String>,
+        priority: i32,
+        input: JsonMap,
+    ) -> Result<String, ApiError> {
+        let mut request = StartWorkflowRequest::new(name, input);
+        request.version = version;
+        request.correlation_id = correlation_id;
+        request.priority = priority;
+        self.start(request, StartedBy::Name)
+    }
+
+    /// Starts a workflow from a StartWorkflowRequest (`POST /api/workflow`); returns its id.
+    pub fn start_workflow(&self, request: StartWorkflowRequest) -> Result<String, ApiError> {
+        self.start(request, StartedBy::Request)
+    }
+
+    fn start(&self, request: StartWorkflowRequest, by: StartedBy) -> Result<String, ApiError> {
+        let Some(name) = request.name.filter(|name| !name.is_empty()) else {
+            return Err(ApiError::Validation(vec![ValidationError {
+                path: Some("startWorkflow.startWorkflowRequest.name".to_owned()),
+                message: Some("Workflow name cannot be null or empty".to_owned()),
+                invalid_value: None,
+            }]));
+        };
+        if !(0..=99).contains(&request.priority) {
+            let bound = if request.priority < 0 {
+                "minimum 0"
+            } else {
+                "maximum 99"
+            };
+            return Err(ApiError::Validation(vec![ValidationError {
+                path: Some("startWorkflow.startWorkflowRequest.priority".to_owned()),
+                message: Some(format!("priority: {} should be {bound}", request.priority)),
+                invalid_value: Some(request.priority.into()),
+            }]));
+        }
+        let now = self.clock.now();
+        let mut state = self.lock();
+        let def = match request.workflow_def {
+            Some(def) => def,
+            None => {
+                let found = state.metadata.workflow(&name, request.version);
+                let Some(def) = found else {
+                    let message = match by {
+                        StartedBy::Name => no_such_workflow(&name, request.version),
+                        StartedBy::Request => format!(
+                            "No such workflow defined. name={name}, version={}",
+                            version_text(request.version)
+                        ),
+                    };
+                    return Err(ApiError::NotFound(message));
+                };
+                WorkflowDef::clone(&def)
+            }
+        };
+        let id = state.start_workflow(
+            Start {
+                def,
+                input: request.input,
+                correlation_id: request.correlation_id,
+                priority: request.priority,
+                task_to_domain: request.task_to_domain,
+            },
+            now,
+        );
+        Ok(ids::workflow_id(id))
+    }
+
+    /// The workflow `workflow_id` (`GET /api/workflow/{id}`), tasks included if asked.
+    pub fn workflow(&self, workflow_id: &str, include_tasks: bool) -> Result<Workflow, ApiError> {
+        let state = self.lock();
+        ids::parse_workflow_id(workflow_id)
+            .and_then(|id| state.render_workflow(id, include_tasks))
+            .ok_or_else(|| ApiError::WorkflowNotFound(workflow_id.to_owned()))
+    }
+
+    /// Terminates the workflow `workflow_id` (`DELETE /api/workflow/{id}`): 409 when it has
+    /// completed, a no-op when already terminated.
+    pub fn terminate_workflow(
+        &self,
+        workflow_id: &str,
+        reason: Option<String>,
+    ) -> Result<(), ApiError> {
+        let now = self.clock.now();
+        let mut state = self.lock();
+        let id = ids::parse_workflow_id(workflow_id)
+            .ok_or_else(|| ApiError::WorkflowNotFound(workflow_id.to_owned()))?;
+        state
+            .terminate_workflow(id, reason, now)
+            .map_err(|e| match e {
+                TerminateError::NotFound => ApiError::WorkflowNotFound(workflow_id.to_owned()),
+                TerminateError::Completed => {
+                    ApiError::Conflict("Cannot terminate a COMPLETED workflow.".to_owned())
+                }
+            })
+    }
+}
+
+fn version_text(version: Option<i32>) -> String {
+    version.map_or_else(|| "null".to_owned(), |v| v.to_string())
+}
+
+fn no_such_workflow(name: &str, version: Option<i32>) -> String {
+    format!(
+        "No such workflow found by name: {name}, version: {}",
+        version_text(version)
+    )
 }
 
 impl State {
-    fn new(next_seq: u64, next_workflow: u64, config: CoreConfig) -> Self {
+    fn new(next_seq: u64, next_workflow: u64, config: CoreConfig, clock: Clock) -> Self {
         Self {
             next_seq,
             next_workflow,
@@ -688,6 +1032,13 @@ impl State {
             in_flight: 0,
             rng: fastrand::Rng::with_seed(config.seed),
             config,
+            clock,
+            metadata: Metadata::default(),
+            task_workflow: HashMap::default(),
+            workflow_deadlines: std::collections::BTreeSet::new(),
+            ended_workflows: VecDeque::new(),
+            evicted_workflows: 0,
+            first_workflow: next_workflow,
         }
     }
 
@@ -835,11 +1186,28 @@ impl State {
         self.ledger
             .latency
             .record(now.saturating_sub(record.scheduled));
+        if record.spec.workflow_task.is_some() {
+            self.workflow_task_ended(seq, record, now);
+            return;
+        }
         self.on_task_ended(seq, &mut record, now);
         self.keep_ended(seq, record);
     }
 
-    /// "On task terminal → decide next": retries for now; part 2 adds workflow progress.
+    /// The delay before retrying an attempt of `def` whose retry count was `attempt`, in
+    /// seconds, jitter included (rounded down to whole seconds, as the queue push is).
+    fn retry_delay(&mut self, def: &TaskDef, attempt: i32) -> u64 {
+        let delay_s = u64::try_from(def.retry_delay_seconds_for(attempt)).unwrap_or(0);
+        let jitter_ms = u64::try_from(def.backoff_jitter_ms).unwrap_or(0);
+        let jitter_ms = if jitter_ms > 0 {
+            self.rng.u64(0..=jitter_ms)
+        } else {
+            0
+        };
+        delay_s + jitter_ms / 1000
+    }
+
+    /// What follows an ended bulk task: a retry while retries remain.
     fn on_task_ended(&mut self, seq: u64, record: &mut TaskRecord, now: u64) {
         let retriable = matches!(record.status, TaskStatus::Failed | TaskStatus::TimedOut);
         let def = &record.spec.def;

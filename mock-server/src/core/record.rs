@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use baton_model::{JsonMap, Task, TaskDef, TaskStatus};
 
+use super::workflow::Instance;
 use super::{BULK_WORKFLOW_TYPE, Clock, QueueKey};
 use crate::ids;
 
@@ -26,6 +27,29 @@ pub(crate) struct TaskSpec {
     input_json: Box<[u8]>,
     /// The task type as a JSON string (quoted and escaped).
     task_type_json: Box<[u8]>,
+    /// What a workflow task knows beyond a bulk task; `None` for bulk tasks.
+    pub(crate) workflow_task: Option<WorkflowTaskInfo>,
+    /// `referenceTaskName` as a JSON string.
+    ref_json: Box<[u8]>,
+    /// `workflowType` as a JSON string.
+    workflow_type_json: Box<[u8]>,
+}
+
+/// The workflow side of a task scheduled by a real workflow.
+#[derive(Debug)]
+pub(crate) struct WorkflowTaskInfo {
+    /// Its `taskReferenceName`.
+    pub(crate) reference: String,
+    /// The index of its workflow task in the definition.
+    pub(crate) index: usize,
+    /// `seq` within the workflow.
+    pub(crate) seq: i32,
+    /// The workflow's name.
+    pub(crate) workflow_type: String,
+    /// The workflow's correlation id.
+    pub(crate) correlation_id: Option<String>,
+    /// Whether the workflow task is optional.
+    pub(crate) optional: bool,
 }
 
 impl TaskSpec {
@@ -41,13 +65,62 @@ impl TaskSpec {
             def,
             priority,
             input_json: input_json.into(),
+            ref_json: task_type_json.clone().into(),
             task_type_json: task_type_json.into(),
+            workflow_task: None,
+            workflow_type_json: to_json(BULK_WORKFLOW_TYPE),
         }
+    }
+
+    /// Settings for one task of a real workflow.
+    pub(crate) fn for_workflow(
+        key: QueueKey,
+        input: JsonMap,
+        def: TaskDef,
+        priority: i32,
+        info: WorkflowTaskInfo,
+    ) -> Self {
+        let mut spec = Self::new(key, input, def, priority);
+        spec.ref_json = to_json(&info.reference);
+        spec.workflow_type_json = to_json(&info.workflow_type);
+        spec.workflow_task = Some(info);
+        spec
+    }
+
+    /// `referenceTaskName`.
+    pub(crate) fn reference(&self) -> &str {
+        self.workflow_task
+            .as_ref()
+            .map_or(&self.key.task_type, |info| &info.reference)
+    }
+
+    fn seq(&self) -> i32 {
+        self.workflow_task.as_ref().map_or(1, |info| info.seq)
+    }
+
+    fn workflow_type(&self) -> &str {
+        self.workflow_task
+            .as_ref()
+            .map_or(BULK_WORKFLOW_TYPE, |info| &info.workflow_type)
+    }
+
+    fn correlation_id(&self) -> Option<&str> {
+        self.workflow_task
+            .as_ref()
+            .and_then(|info| info.correlation_id.as_deref())
     }
 }
 
-/// A workflow known to the mock. Today only the synthetic workflows of bulk enqueue exist;
-/// part 2 adds real ones.
+/// `value` as a JSON string.
+fn to_json(value: &str) -> Box<[u8]> {
+    // Serializing a string into memory cannot fail.
+    serde_json::to_vec(value)
+        .unwrap_or_else(|_| b"\"\"".to_vec())
+        .into()
+}
+
+/// A workflow known to the mock: a synthetic one made by bulk enqueue, or a real one started
+/// from a definition.
 #[derive(Debug)]
 pub(crate) enum WorkflowRecord {
     /// One bulk enqueue call: all its tasks share `spec`.
@@ -55,13 +128,16 @@ pub(crate) enum WorkflowRecord {
         /// The settings of every task in it.
         spec: Arc<TaskSpec>,
     },
+    /// A workflow started through `/api/workflow`.
+    Instance(Box<Instance>),
 }
 
 impl WorkflowRecord {
-    /// The queue its tasks go to (update-v2 polls it for the next task).
-    pub(crate) fn queue(&self) -> &QueueKey {
+    /// The queue all its tasks go to, for a bulk workflow (update-v2 polls it next).
+    pub(crate) fn queue(&self) -> Option<&QueueKey> {
         match self {
-            Self::Bulk { spec } => &spec.key,
+            Self::Bulk { spec } => Some(&spec.key),
+            Self::Instance(_) => None,
         }
     }
 }
@@ -176,9 +252,10 @@ impl TaskRecord {
         );
         task.status = Some(self.status);
         task.input_data = JsonMap::clone(&spec.input);
-        task.reference_task_name = Some(task_type.clone());
+        task.reference_task_name = Some(spec.reference().to_owned());
         task.retry_count = self.retry_count;
-        task.seq = 1;
+        task.seq = spec.seq();
+        task.correlation_id = spec.correlation_id().map(str::to_owned);
         task.poll_count = self.poll_count;
         task.task_def_name = Some(task_type.clone());
         task.scheduled_time = ms(self.scheduled);
@@ -190,7 +267,7 @@ impl TaskRecord {
         task.retried = self.retried;
         task.executed = self.status == TaskStatus::Completed;
         task.response_timeout_seconds = spec.def.response_timeout_seconds;
-        task.workflow_type = Some(BULK_WORKFLOW_TYPE.to_owned());
+        task.workflow_type = Some(spec.workflow_type().to_owned());
         task.reason_for_incompletion = self.reason.as_deref().map(str::to_owned);
         task.callback_after_seconds = self.callback_after_seconds;
         task.worker_id = self.worker_id.as_deref().map(str::to_owned);
@@ -244,9 +321,12 @@ impl TaskRecord {
         out.extend_from_slice(b"\",\"inputData\":");
         out.extend_from_slice(&spec.input_json);
         out.extend_from_slice(b",\"referenceTaskName\":");
-        out.extend_from_slice(&spec.task_type_json);
+        out.extend_from_slice(&spec.ref_json);
         int(out, ",\"retryCount\":", i64::from(self.retry_count));
-        out.extend_from_slice(b",\"seq\":1");
+        int(out, ",\"seq\":", i64::from(spec.seq()));
+        if let Some(correlation_id) = spec.correlation_id() {
+            string(out, ",\"correlationId\":", correlation_id);
+        }
         int(out, ",\"pollCount\":", i64::from(self.poll_count));
         out.extend_from_slice(b",\"taskDefName\":");
         out.extend_from_slice(&spec.task_type_json);
@@ -278,9 +358,8 @@ impl TaskRecord {
         );
         out.extend_from_slice(b",\"workflowInstanceId\":\"");
         ids::write_workflow_id(self.workflow, out);
-        out.extend_from_slice(b"\",\"workflowType\":\"");
-        out.extend_from_slice(BULK_WORKFLOW_TYPE.as_bytes());
-        out.push(b'"');
+        out.extend_from_slice(b"\",\"workflowType\":");
+        out.extend_from_slice(&spec.workflow_type_json);
         out.extend_from_slice(b",\"taskId\":\"");
         ids::write_task_id(seq, out);
         out.push(b'"');

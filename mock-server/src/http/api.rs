@@ -32,12 +32,15 @@ async fn long_poll(
     count: usize,
     wait: Duration,
 ) -> HandedOut {
+    if wait.is_zero() {
+        return poll_now(app, key, worker_id, count);
+    }
     let domain = key.domain.as_deref();
     let deadline = Instant::now() + wait;
     let mut tasks = app
         .core
         .poll_handed(&key.task_type, domain, worker_id, count);
-    if tasks.len() < count && !wait.is_zero() {
+    if tasks.len() < count {
         let signal = app.core.signal(key);
         loop {
             // Register for wake-ups before looking, so a push between the look and the wait
@@ -68,6 +71,23 @@ async fn long_poll(
     tasks
 }
 
+/// Hands out up to `count` tasks of `key` without waiting, and records the poll.
+fn poll_now(app: &App, key: &QueueKey, worker_id: Option<&str>, count: usize) -> HandedOut {
+    let domain = key.domain.as_deref();
+    let tasks = app
+        .core
+        .poll_handed(&key.task_type, domain, worker_id, count);
+    app.core.record_poll(&key.task_type, domain, worker_id);
+    tasks
+}
+
+fn one_task(tasks: &HandedOut) -> Resp {
+    match tasks.first_json() {
+        Some(task) => body::json_bytes(task),
+        None => body::empty(StatusCode::NO_CONTENT),
+    }
+}
+
 fn queue_key(task_type: &str, query: &Query) -> QueueKey {
     QueueKey::new(task_type, query_value(query, "domain"))
 }
@@ -76,13 +96,13 @@ fn queue_key(task_type: &str, query: &Query) -> QueueKey {
 pub(crate) async fn poll(app: &App, task_type: &str, query: &Query) -> Resp {
     let key = queue_key(task_type, query);
     let worker = query_value(query, "workerid");
-    match long_poll(app, &key, worker, 1, SINGLE_POLL_WAIT)
-        .await
-        .first_json()
-    {
-        Some(task) => body::json_bytes(task),
-        None => body::empty(StatusCode::NO_CONTENT),
-    }
+    one_task(&long_poll(app, &key, worker, 1, SINGLE_POLL_WAIT).await)
+}
+
+/// A single poll answered at once (no 100 ms hold): the synchronous front ends.
+pub(crate) fn poll_at_once(app: &App, task_type: &str, query: &Query) -> Resp {
+    let key = queue_key(task_type, query);
+    one_task(&poll_now(app, &key, query_value(query, "workerid"), 1))
 }
 
 fn int_param(query: &Query, name: &str, default: i64) -> Result<i64, ApiError> {
@@ -101,6 +121,14 @@ pub(crate) async fn batch_poll(
     task_type: &str,
     query: &Query,
 ) -> Result<Resp, ApiError> {
+    let (count, wait) = batch_params(query)?;
+    let key = queue_key(task_type, query);
+    let tasks = long_poll(app, &key, query_value(query, "workerid"), count, wait).await;
+    Ok(body::json_bytes(tasks.to_json_array()))
+}
+
+/// `count` and the wait of a batch poll; 400 above the server's 5 s.
+fn batch_params(query: &Query) -> Result<(usize, Duration), ApiError> {
     let count = int_param(query, "count", 1)?;
     let timeout = int_param(query, "timeout", 100)?;
     if timeout > MAX_LONG_POLL_MS {
@@ -109,9 +137,21 @@ pub(crate) async fn batch_poll(
         ));
     }
     let count = usize::try_from(count.max(1)).unwrap_or(1);
-    let wait = Duration::from_millis(u64::try_from(timeout).unwrap_or(0));
+    Ok((
+        count,
+        Duration::from_millis(u64::try_from(timeout).unwrap_or(0)),
+    ))
+}
+
+/// A batch poll answered at once with what is due (no long-poll hold).
+pub(crate) fn batch_poll_at_once(
+    app: &App,
+    task_type: &str,
+    query: &Query,
+) -> Result<Resp, ApiError> {
+    let (count, _) = batch_params(query)?;
     let key = queue_key(task_type, query);
-    let tasks = long_poll(app, &key, query_value(query, "workerid"), count, wait).await;
+    let tasks = poll_now(app, &key, query_value(query, "workerid"), count);
     Ok(body::json_bytes(tasks.to_json_array()))
 }
 
@@ -130,23 +170,32 @@ pub(crate) fn update(app: &App, body: Bytes) -> Result<Resp, ApiError> {
 /// `POST /api/tasks/update-v2`: applies the result, then (for an ended task) hands out the
 /// next task of the same queue, or 204.
 pub(crate) async fn update_v2(app: &App, body: Bytes) -> Result<Resp, ApiError> {
-    let result = parse_result(&body)?;
+    let (key, worker) = match apply_v2(app, &body)? {
+        Some(next) => next,
+        None => return Ok(body::empty(StatusCode::NO_CONTENT)),
+    };
+    let tasks = long_poll(app, &key, worker.as_deref(), 1, SINGLE_POLL_WAIT).await;
+    Ok(one_task(&tasks))
+}
+
+/// Applies an update-v2 body; returns the queue to poll next and the worker, if any.
+fn apply_v2(app: &App, body: &Bytes) -> Result<Option<(QueueKey, Option<String>)>, ApiError> {
+    let result = parse_result(body)?;
     let worker = result.worker_id.clone();
     // The server validates here with @Valid, whose failure is not mapped: 500.
     let outcome = app.core.update(result).map_err(|e| match e {
         ApiError::Validation(_) => ApiError::Internal(e.to_string()),
         other => other,
     })?;
-    let Some(key) = outcome.poll_next else {
-        return Ok(body::empty(StatusCode::NO_CONTENT));
-    };
-    match long_poll(app, &key, worker.as_deref(), 1, SINGLE_POLL_WAIT)
-        .await
-        .first_json()
-    {
-        Some(task) => Ok(body::json_bytes(task)),
-        None => Ok(body::empty(StatusCode::NO_CONTENT)),
-    }
+    Ok(outcome.poll_next.map(|key| (key, worker)))
+}
+
+/// Update-v2 answered at once: the next task if one is due, else 204.
+pub(crate) fn update_v2_at_once(app: &App, body: Bytes) -> Result<Resp, ApiError> {
+    Ok(match apply_v2(app, &body)? {
+        Some((key, worker)) => one_task(&poll_now(app, &key, worker.as_deref(), 1)),
+        None => body::empty(StatusCode::NO_CONTENT),
+    })
 }
 
 /// `GET /api/tasks/{taskId}/log`: the lines, or 204 with none.

@@ -53,6 +53,17 @@ impl hyper::body::Body for Body {
     }
 }
 
+impl Body {
+    /// The whole payload (a truncated body gives its prefix).
+    #[cfg_attr(not(feature = "wiremock"), allow(dead_code))]
+    pub(crate) fn into_bytes(self) -> Bytes {
+        match self {
+            Self::Full(Some(bytes)) | Self::Truncated(Some(bytes)) => bytes,
+            _ => Bytes::new(),
+        }
+    }
+}
+
 /// The response type of every handler.
 pub(crate) type Resp = Response<Body>;
 

@@ -6,8 +6,9 @@
 
 mod admin;
 mod api;
-mod body;
+pub(crate) mod body;
 pub(crate) mod router;
+mod workflow;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -146,29 +147,56 @@ async fn handle(app: Arc<App>, request: Request<Incoming>) -> Result<Resp, Dropp
 
 async fn dispatch(app: &App, route: Route, request: Request<Incoming>) -> Result<Resp, ApiError> {
     let query = router::query_pairs(request.uri().query());
+    // Long polls wait here; everything else is answered synchronously.
     match route {
         Route::Poll(task_type) => Ok(api::poll(app, &task_type, &query).await),
         Route::BatchPoll(task_type) => api::batch_poll(app, &task_type, &query).await,
-        Route::Update => api::update(app, read_body(app, request).await?),
         Route::UpdateV2 if app.options.update_v2 => {
             api::update_v2(app, read_body(app, request).await?).await
         }
+        route => {
+            let method = request.method().clone();
+            let path = request.uri().path().to_owned();
+            let body = read_body(app, request).await?;
+            answer_now(app, route, &method, &path, &query, body)
+        }
+    }
+}
+
+/// Answers a request at once, without holding long polls: polls return what is due right
+/// now. The hyper server uses it for every route but the long polls; the wiremock front end
+/// for all of them.
+pub(crate) fn answer_now(
+    app: &App,
+    route: Route,
+    method: &hyper::Method,
+    path: &str,
+    query: &[(String, String)],
+    body: Bytes,
+) -> Result<Resp, ApiError> {
+    if let Some(answer) = workflow::answer(&app.core, &route, query, &body) {
+        return answer;
+    }
+    match route {
+        Route::Poll(task_type) => Ok(api::poll_at_once(app, &task_type, query)),
+        Route::BatchPoll(task_type) => api::batch_poll_at_once(app, &task_type, query),
+        Route::Update => api::update(app, body),
+        Route::UpdateV2 if app.options.update_v2 => api::update_v2_at_once(app, body),
         Route::AddLog(task_id) => {
-            let text = read_body(app, request).await?;
             app.core
-                .add_log(&task_id, String::from_utf8_lossy(&text).into_owned());
+                .add_log(&task_id, String::from_utf8_lossy(&body).into_owned());
             Ok(body::empty(StatusCode::OK))
         }
         Route::GetLogs(task_id) => Ok(api::logs(app, &task_id)),
         Route::GetTask(task_id) => Ok(body::json(&app.core.task(&task_id)?)),
-        Route::QueueSize => Ok(api::queue_size(app, &query)),
-        Route::QueueSizes => Ok(api::queue_sizes(app, &query)),
+        Route::QueueSize => Ok(api::queue_size(app, query)),
+        Route::QueueSizes => Ok(api::queue_sizes(app, query)),
         Route::QueueAll => Ok(body::json(&app.core.queue_sizes())),
         Route::QueueAllVerbose => Ok(api::queue_all_verbose(app)),
-        Route::PollData => Ok(api::poll_data(app, &query)),
+        Route::PollData => Ok(api::poll_data(app, query)),
         Route::PollDataAll => Ok(body::json(&app.core.poll_data(None))),
-        Route::Token => api::token(app, read_body(app, request).await?),
-        Route::AdminEnqueue => admin::enqueue(app, read_body(app, request).await?),
+        Route::Token => api::token(app, body),
+        Route::AdminEnqueue => admin::enqueue(app, body),
         Route::AdminLedger => Ok(body::json(&admin::ledger(&app.core, &app.faults))),
         Route::AdminReset => {
             app.core.reset();
@@ -179,16 +207,12 @@ async fn dispatch(app: &App, route: Route, request: Request<Incoming>) -> Result
             &serde_json::json!({"timedOut": app.core.sweep()}),
         )),
         Route::AdminListFaults => Ok(body::json(&app.faults.rules())),
-        Route::AdminAddFaults => admin::add_faults(app, read_body(app, request).await?),
+        Route::AdminAddFaults => admin::add_faults(app, body),
         Route::AdminClearFaults => {
             app.faults.clear();
             Ok(body::empty(StatusCode::NO_CONTENT))
         }
-        Route::UpdateV2 | Route::Ack(_) | Route::Unknown => Err(ApiError::NoRoute(format!(
-            "No endpoint {} {}.",
-            request.method(),
-            request.uri().path()
-        ))),
+        _ => Err(ApiError::NoRoute(format!("No endpoint {method} {path}."))),
     }
 }
 

@@ -36,6 +36,34 @@ pub(crate) enum Route {
     PollDataAll,
     /// `POST /api/token`
     Token,
+    /// `POST /api/metadata/taskdefs` (a list)
+    RegisterTaskDefs,
+    /// `PUT /api/metadata/taskdefs` (one)
+    UpdateTaskDef,
+    /// `GET /api/metadata/taskdefs`
+    TaskDefs,
+    /// `GET /api/metadata/taskdefs/{name}`
+    GetTaskDef(String),
+    /// `DELETE /api/metadata/taskdefs/{name}`
+    DeleteTaskDef(String),
+    /// `POST /api/metadata/workflow`
+    RegisterWorkflowDef,
+    /// `PUT /api/metadata/workflow` (a list)
+    PutWorkflowDefs,
+    /// `GET /api/metadata/workflow`
+    WorkflowDefs,
+    /// `GET /api/metadata/workflow/{name}`
+    GetWorkflowDef(String),
+    /// `DELETE /api/metadata/workflow/{name}/{version}`
+    DeleteWorkflowDef(String, String),
+    /// `POST /api/workflow` (a StartWorkflowRequest)
+    StartWorkflow,
+    /// `POST /api/workflow/{name}` (the input)
+    StartWorkflowByName(String),
+    /// `GET /api/workflow/{workflowId}`
+    GetWorkflow(String),
+    /// `DELETE /api/workflow/{workflowId}`
+    TerminateWorkflow(String),
     /// `POST /admin/enqueue`
     AdminEnqueue,
     /// `GET /admin/ledger`
@@ -71,6 +99,19 @@ impl Route {
             Self::QueueAll | Self::QueueAllVerbose => "queue_all",
             Self::PollData | Self::PollDataAll => "poll_data",
             Self::Token => "token",
+            Self::RegisterTaskDefs
+            | Self::UpdateTaskDef
+            | Self::TaskDefs
+            | Self::GetTaskDef(_)
+            | Self::DeleteTaskDef(_)
+            | Self::RegisterWorkflowDef
+            | Self::PutWorkflowDefs
+            | Self::WorkflowDefs
+            | Self::GetWorkflowDef(_)
+            | Self::DeleteWorkflowDef(..) => "metadata",
+            Self::StartWorkflow | Self::StartWorkflowByName(_) => "start_workflow",
+            Self::GetWorkflow(_) => "get_workflow",
+            Self::TerminateWorkflow(_) => "terminate_workflow",
             Self::AdminEnqueue
             | Self::AdminLedger
             | Self::AdminReset
@@ -101,6 +142,8 @@ pub(crate) fn route(method: &Method, path: &str) -> Route {
     match segs.as_slice() {
         ["api", "token"] if post => Route::Token,
         ["api", "tasks" | "task", rest @ ..] => task_route(method, rest),
+        ["api", "metadata", rest @ ..] => metadata_route(method, rest),
+        ["api", "workflow", rest @ ..] => workflow_route(method, rest),
         ["admin", "enqueue"] if post => Route::AdminEnqueue,
         ["admin", "ledger"] if get => Route::AdminLedger,
         ["admin", "reset"] if post => Route::AdminReset,
@@ -130,6 +173,33 @@ fn task_route(method: &Method, rest: &[&str]) -> Route {
         [task_id, "log"] if get => Route::GetLogs((*task_id).to_owned()),
         [task_id, "ack"] if post => Route::Ack((*task_id).to_owned()),
         [task_id] if get => Route::GetTask((*task_id).to_owned()),
+        _ => Route::Unknown,
+    }
+}
+
+fn metadata_route(method: &Method, rest: &[&str]) -> Route {
+    let name = |s: &&str| (*s).to_owned();
+    match (rest, method.clone()) {
+        (["taskdefs"], Method::POST) => Route::RegisterTaskDefs,
+        (["taskdefs"], Method::PUT) => Route::UpdateTaskDef,
+        (["taskdefs"], Method::GET) => Route::TaskDefs,
+        (["taskdefs", n], Method::GET) => Route::GetTaskDef(name(n)),
+        (["taskdefs", n], Method::DELETE) => Route::DeleteTaskDef(name(n)),
+        (["workflow"], Method::POST) => Route::RegisterWorkflowDef,
+        (["workflow"], Method::PUT) => Route::PutWorkflowDefs,
+        (["workflow"], Method::GET) => Route::WorkflowDefs,
+        (["workflow", n], Method::GET) => Route::GetWorkflowDef(name(n)),
+        (["workflow", n, v], Method::DELETE) => Route::DeleteWorkflowDef(name(n), name(v)),
+        _ => Route::Unknown,
+    }
+}
+
+fn workflow_route(method: &Method, rest: &[&str]) -> Route {
+    match (rest, method.clone()) {
+        ([], Method::POST) => Route::StartWorkflow,
+        ([name], Method::POST) => Route::StartWorkflowByName((*name).to_owned()),
+        ([id], Method::GET) => Route::GetWorkflow((*id).to_owned()),
+        ([id], Method::DELETE) => Route::TerminateWorkflow((*id).to_owned()),
         _ => Route::Unknown,
     }
 }
@@ -217,6 +287,27 @@ mod tests {
             Route::AdminClearFaults
         );
         assert!(!Route::AdminLedger.is_api() && Route::Update.is_api());
+        assert_eq!(
+            route(&Method::PUT, "/api/metadata/taskdefs"),
+            Route::UpdateTaskDef
+        );
+        assert_eq!(
+            route(&Method::DELETE, "/api/metadata/workflow/w/2"),
+            Route::DeleteWorkflowDef("w".into(), "2".into())
+        );
+        assert_eq!(route(&post, "/api/workflow"), Route::StartWorkflow);
+        assert_eq!(
+            route(&post, "/api/workflow/media"),
+            Route::StartWorkflowByName("media".into())
+        );
+        assert_eq!(
+            route(&get, "/api/workflow/w1"),
+            Route::GetWorkflow("w1".into())
+        );
+        assert_eq!(
+            route(&Method::DELETE, "/api/workflow/w1"),
+            Route::TerminateWorkflow("w1".into())
+        );
     }
 
     #[test]

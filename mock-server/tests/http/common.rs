@@ -127,6 +127,11 @@ impl Client {
         self.send(Method::POST, url, "application/json", body).await
     }
 
+    pub async fn put_json(&self, url: &str, body: &impl Serialize) -> Answer {
+        let bytes = serde_json::to_vec(body).unwrap();
+        self.send(Method::PUT, url, "application/json", bytes).await
+    }
+
     pub async fn delete(&self, url: &str) -> Answer {
         self.send(Method::DELETE, url, "", Bytes::new()).await
     }
@@ -178,6 +183,42 @@ impl Fixture {
 
     pub async fn update(&self, result: &TaskResult) -> Answer {
         self.client.post_json(&self.api("/tasks"), result).await
+    }
+}
+
+impl Fixture {
+    /// Registers a workflow definition (200 expected).
+    pub async fn register_workflow(&self, def: &Value) {
+        let answer = self
+            .client
+            .post_json(&self.api("/metadata/workflow"), def)
+            .await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    }
+
+    /// Starts `name` with `input` (plus an extra query); returns the workflow id.
+    pub async fn start_workflow(&self, name: &str, query: &str, input: &Value) -> String {
+        let answer = self
+            .client
+            .post_json(&self.api(&format!("/workflow/{name}{query}")), input)
+            .await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+        assert!(answer.content_type().starts_with("text/plain"));
+        answer.text()
+    }
+
+    /// `GET /api/workflow/{id}` as JSON (200 expected).
+    pub async fn workflow(&self, id: &str) -> Value {
+        let answer = self.client.get(&self.api(&format!("/workflow/{id}"))).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+        answer.json()
+    }
+
+    /// Polls one task of `task_type` (waiting up to 1 s); panics when none comes.
+    pub async fn take(&self, task_type: &str, extra: &str) -> Task {
+        let mut tasks = self.batch(task_type, 1, 1000, extra).await;
+        assert_eq!(tasks.len(), 1, "no {task_type} task to poll");
+        tasks.remove(0)
     }
 }
 

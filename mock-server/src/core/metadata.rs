@@ -1,0 +1,297 @@
+//! Task and workflow definitions: the registry behind `/api/metadata/...` and the server's
+//! bean validation of both (conductor-api.md §7.1, §7.2).
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+
+use baton_model::{TaskDef, ValidationError, WorkflowDef};
+use serde_json::Value;
+
+use super::expr;
+
+/// Names that may start a `${...}` reference besides task reference names.
+const SYSTEM_ROOTS: [&str; 4] = ["workflow", "CPEWF_TASK_ID", "NETFLIX_ENV", "NETFLIX_STACK"];
+
+/// Registered definitions.
+#[derive(Debug, Default)]
+pub(crate) struct Metadata {
+    /// Task definitions by name.
+    pub(crate) task_defs: BTreeMap<String, TaskDef>,
+    /// Workflow definitions by name, then version.
+    pub(crate) workflows: BTreeMap<String, BTreeMap<i32, Arc<WorkflowDef>>>,
+}
+
+impl Metadata {
+    /// The definition `name` at `version`, or its latest version.
+    pub(crate) fn workflow(&self, name: &str, version: Option<i32>) -> Option<Arc<WorkflowDef>> {
+        let versions = self.workflows.get(name)?;
+        let def = match version {
+            Some(version) => versions.get(&version),
+            None => versions.values().next_back(),
+        };
+        def.cloned()
+    }
+}
+
+fn error(path: String, message: String, value: Option<Value>) -> ValidationError {
+    ValidationError {
+        path: Some(path),
+        message: Some(message),
+        invalid_value: value,
+    }
+}
+
+/// The bean-validation failures of a task definition; `path` prefixes each failure's path.
+pub(crate) fn validate_task_def(def: &TaskDef, path: &str) -> Vec<ValidationError> {
+    let mut errors = Vec::new();
+    let mut min = |field: &str, value: i64, minimum: i64, message: String| {
+        if value < minimum {
+            errors.push(error(
+                format!("{path}.{field}"),
+                message,
+                Some(value.into()),
+            ));
+        }
+    };
+    min(
+        "retryCount",
+        i64::from(def.retry_count),
+        0,
+        format!("TaskDef retryCount: {} must be >= 0", def.retry_count),
+    );
+    min(
+        "responseTimeoutSeconds",
+        def.response_timeout_seconds,
+        1,
+        format!(
+            "TaskDef responseTimeoutSeconds: {} should be minimum 1 second",
+            def.response_timeout_seconds
+        ),
+    );
+    min(
+        "pollTimeoutSeconds",
+        def.poll_timeout_seconds.unwrap_or(0),
+        0,
+        format!(
+            "TaskDef pollTimeoutSeconds: {} must be >= 0",
+            def.poll_timeout_seconds.unwrap_or(0)
+        ),
+    );
+    min(
+        "backoffScaleFactor",
+        i64::from(def.backoff_scale_factor),
+        1,
+        format!(
+            "TaskDef backoffScaleFactor: {} must be >= 1",
+            def.backoff_scale_factor
+        ),
+    );
+    min(
+        "maxRetryDelaySeconds",
+        def.max_retry_delay_seconds,
+        0,
+        format!(
+            "TaskDef maxRetryDelaySeconds: {} must be >= 0",
+            def.max_retry_delay_seconds
+        ),
+    );
+    min(
+        "backoffJitterMs",
+        def.backoff_jitter_ms,
+        0,
+        format!(
+            "TaskDef backoffJitterMs: {} must be >= 0",
+            def.backoff_jitter_ms
+        ),
+    );
+    min(
+        "totalTimeoutSeconds",
+        def.total_timeout_seconds,
+        0,
+        format!(
+            "TaskDef totalTimeoutSeconds: {} must be >= 0",
+            def.total_timeout_seconds
+        ),
+    );
+    if def.name.is_empty() {
+        errors.push(error(
+            format!("{path}.name"),
+            "TaskDef name cannot be null or empty".to_owned(),
+            None,
+        ));
+    }
+    if def.timeout_seconds > 0 {
+        if def.response_timeout_seconds > def.timeout_seconds {
+            errors.push(error(
+                path.to_owned(),
+                format!(
+                    "TaskDef: {} responseTimeoutSeconds: {} must be less than timeoutSeconds: {}",
+                    def.name, def.response_timeout_seconds, def.timeout_seconds
+                ),
+                None,
+            ));
+        }
+        if def.total_timeout_seconds > 0 && def.timeout_seconds > def.total_timeout_seconds {
+            errors.push(error(
+                path.to_owned(),
+                format!(
+                    "TaskDef: {} timeoutSeconds: {} must be less than or equal to totalTimeoutSeconds: {}",
+                    def.name, def.timeout_seconds, def.total_timeout_seconds
+                ),
+                None,
+            ));
+        }
+    }
+    errors
+}
+
+/// The bean-validation failures of a workflow definition; `path` prefixes each failure's path.
+pub(crate) fn validate_workflow_def(def: &WorkflowDef, path: &str) -> Vec<ValidationError> {
+    let mut errors = Vec::new();
+    if def.name.is_empty() {
+        errors.push(error(
+            format!("{path}.name"),
+            "WorkflowDef name cannot be null or empty".to_owned(),
+            None,
+        ));
+    }
+    if def.tasks.is_empty() {
+        errors.push(error(
+            format!("{path}.tasks"),
+            "WorkflowTask list cannot be empty".to_owned(),
+            None,
+        ));
+    }
+    if def.schema_version != 2 {
+        errors.push(error(
+            format!("{path}.schemaVersion"),
+            format!(
+                "workflowDef schemaVersion: {} is only supported",
+                def.schema_version
+            ),
+            Some(def.schema_version.into()),
+        ));
+    }
+    let mut seen = HashSet::new();
+    for (i, task) in def.tasks.iter().enumerate() {
+        let at = format!("{path}.tasks[{i}]");
+        if task.name.is_empty() {
+            errors.push(error(
+                format!("{at}.name"),
+                "WorkflowTask name cannot be empty or null".to_owned(),
+                None,
+            ));
+        }
+        if task.task_reference_name.is_empty() {
+            errors.push(error(
+                format!("{at}.taskReferenceName"),
+                "WorkflowTask taskReferenceName name cannot be empty or null".to_owned(),
+                None,
+            ));
+        } else if !seen.insert(task.task_reference_name.as_str()) {
+            errors.push(error(
+                format!("{path}.tasks"),
+                format!(
+                    "taskReferenceName: {} should be unique across tasks for a given workflowDefinition: {}",
+                    task.task_reference_name, def.name
+                ),
+                None,
+            ));
+        }
+        if task.start_delay < 0 {
+            errors.push(error(
+                format!("{at}.startDelay"),
+                format!("startDelay: {} should be minimum 0", task.start_delay),
+                Some(task.start_delay.into()),
+            ));
+        }
+        if let Some(embedded) = &task.task_definition {
+            errors.extend(validate_task_def(embedded, &format!("{at}.taskDefinition")));
+        }
+    }
+    // Expression references must name a task of this definition (ConstraintParamUtil).
+    let refs: HashSet<&str> = def
+        .tasks
+        .iter()
+        .map(|t| t.task_reference_name.as_str())
+        .collect();
+    for task in &def.tasks {
+        for (key, value) in &task.input_parameters {
+            let mut found = Vec::new();
+            expr::references(value, &mut found);
+            for (root, expression) in found {
+                if !SYSTEM_ROOTS.contains(&root.as_str()) && !refs.contains(root.as_str()) {
+                    errors.push(error(
+                        format!("{path}.tasks"),
+                        format!(
+                            "taskReferenceName: {} for given task: {} input value: {key} of input parameter: ${{{expression}}} is not defined in workflow definition.",
+                            task.task_reference_name, task.name
+                        ),
+                        None,
+                    ));
+                }
+            }
+        }
+    }
+    errors
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use baton_model::WorkflowTask;
+
+    fn messages(errors: &[ValidationError]) -> Vec<&str> {
+        errors.iter().filter_map(|e| e.message.as_deref()).collect()
+    }
+
+    #[test]
+    fn task_defs_are_checked_like_the_server() {
+        assert!(validate_task_def(&TaskDef::new("ok"), "d").is_empty());
+        let mut def = TaskDef::new("");
+        def.retry_count = -1;
+        def.response_timeout_seconds = 0;
+        let errors = validate_task_def(&def, "d");
+        assert_eq!(errors.len(), 3, "{errors:?}");
+        assert_eq!(errors[0].path.as_deref(), Some("d.retryCount"));
+        let mut def = TaskDef::new("t");
+        def.timeout_seconds = 10; // default responseTimeoutSeconds 3600 > 10
+        let errors = validate_task_def(&def, "d");
+        assert_eq!(
+            messages(&errors),
+            ["TaskDef: t responseTimeoutSeconds: 3600 must be less than timeoutSeconds: 10"]
+        );
+    }
+
+    #[test]
+    fn workflow_defs_need_tasks_unique_refs_and_known_references() {
+        let empty = WorkflowDef::new("w", vec![]);
+        assert_eq!(
+            messages(&validate_workflow_def(&empty, "w")),
+            ["WorkflowTask list cannot be empty"]
+        );
+        let twice = WorkflowDef::new(
+            "w",
+            vec![
+                WorkflowTask::simple("a", "x"),
+                WorkflowTask::simple("b", "x"),
+            ],
+        );
+        assert_eq!(validate_workflow_def(&twice, "w").len(), 1);
+        let good = WorkflowDef::new(
+            "w",
+            vec![
+                WorkflowTask::simple("a", "first").input("f", "${workflow.input.f}"),
+                WorkflowTask::simple("b", "second").input("g", "x-${first.output.y}-$${lit}"),
+            ],
+        );
+        assert!(validate_workflow_def(&good, "w").is_empty());
+        let bad = WorkflowDef::new(
+            "w",
+            vec![WorkflowTask::simple("a", "first").input("f", "${nobody.output.y}")],
+        );
+        let errors = validate_workflow_def(&bad, "w");
+        assert_eq!(errors.len(), 1);
+        assert!(messages(&errors)[0].contains("${nobody.output.y}"));
+    }
+}
