@@ -78,3 +78,32 @@ pub fn assert_exactly_once(ledger: &LedgerSnapshot) {
     assert_eq!(ledger.unknown_ids, 0, "unknown ids: {ledger:?}");
     assert_eq!(ledger.in_flight, 0, "in flight: {ledger:?}");
 }
+
+/// A JSON call to the server's HTTP API: `(status, body)`, the body parsed as JSON when it is
+/// JSON and as a string otherwise (e.g. the text/plain workflow id).
+pub async fn call(
+    method: &str,
+    url: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    use http_body_util::{BodyExt, Full};
+    use hyper_util::client::legacy::Client;
+    use hyper_util::rt::TokioExecutor;
+
+    let client: Client<_, Full<bytes::Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let payload = body
+        .map(|b| serde_json::to_vec(&b).unwrap())
+        .unwrap_or_default();
+    let request = hyper::Request::builder()
+        .method(method)
+        .uri(url)
+        .header("content-type", "application/json")
+        .body(Full::new(bytes::Bytes::from(payload)))
+        .unwrap();
+    let response = client.request(request).await.unwrap();
+    let status = response.status().as_u16();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let value = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&bytes).into()));
+    (status, value)
+}

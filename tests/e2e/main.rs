@@ -21,5 +21,8 @@ mod domains;
 /// Process placement: one OS process per worker, supervised.
 mod processes;
 
+/// Task domains through real workflows: taskToDomain, active domains, NO_DOMAIN.
+mod workflow_domains;
+
 /// Reliability under injected faults, servers that vanish or stall, update-v2 and v1.
 mod reliability;
