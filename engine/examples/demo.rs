@@ -83,20 +83,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let mock = MockServer::start().await?;
     println!("baton-mock listening on {}", mock.base_url());
-    let per_worker = args.tasks / 3;
-    let total = per_worker * 3;
-    let input = |value: serde_json::Value| value.as_object().cloned().unwrap_or_default();
-    mock.enqueue(
-        EnqueueRequest::new("greet", per_worker).input(input(serde_json::json!({"name": "Ada"}))),
-    );
-    mock.enqueue(
-        EnqueueRequest::new("checksum", per_worker)
-            .input(input(serde_json::json!({"text": "baton"}))),
-    );
-    mock.enqueue(
-        EnqueueRequest::new("convert", per_worker)
-            .input(input(serde_json::json!({"amount": 12.5, "rate": 1.08}))),
-    );
+    let total = args.tasks;
+    // Split evenly; the first workers take the remainder.
+    let share = |n: u64| total / 3 + u64::from(n < total % 3);
+    let inputs = [
+        ("greet", serde_json::json!({"name": "Ada"})),
+        ("checksum", serde_json::json!({"text": "baton"})),
+        ("convert", serde_json::json!({"amount": 12.5, "rate": 1.08})),
+    ];
+    for (n, (task_type, input)) in (0..).zip(inputs) {
+        let input = input.as_object().cloned().unwrap_or_default();
+        mock.enqueue(EnqueueRequest::new(task_type, share(n)).input(input));
+    }
 
     let greet = FnWorker::new("greet", |task: Task| async move {
         let name = task
