@@ -324,25 +324,8 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     );
     let rss_idle = rss_kib(pid);
 
-    let enqueue = serde_json::json!({"count": args.tasks, "taskType": "load", "input": {"n": 1}});
     let started = Instant::now();
-    let (_, body) = send(
-        &http,
-        Method::POST,
-        &format!("{admin}/enqueue"),
-        serde_json::to_vec(&enqueue)?.into(),
-    )
-    .await
-    .ok_or("enqueue failed")?;
-    let enqueued: serde_json::Value = serde_json::from_slice(&body)?;
-    let workflow = enqueued["workflowInstanceId"]
-        .as_str()
-        .ok_or("no workflow id")?
-        .to_owned();
-    let first_seq = enqueued["firstTaskId"]
-        .as_str()
-        .and_then(baton_mock::ids::parse_task_id)
-        .ok_or("no first task id")?;
+    let (workflow, first_seq) = enqueue(&http, &admin, "load", args.tasks).await?;
     println!("enqueued {} tasks in {:.2?}", args.tasks, started.elapsed());
     let rss_queued = rss_kib(pid);
 
@@ -603,6 +586,35 @@ impl UpdateJob {
     }
 }
 
+/// Enqueues `count` tasks of `task_type` through the admin API; returns their synthetic
+/// workflow id and the sequence number of the first task id.
+async fn enqueue(
+    http: &HttpClient,
+    admin: &str,
+    task_type: &str,
+    count: u64,
+) -> Result<(String, u64), Box<dyn std::error::Error>> {
+    let request = serde_json::json!({"count": count, "taskType": task_type, "input": {"n": 1}});
+    let (_, body) = send(
+        http,
+        Method::POST,
+        &format!("{admin}/enqueue"),
+        serde_json::to_vec(&request)?.into(),
+    )
+    .await
+    .ok_or("enqueue failed")?;
+    let enqueued: serde_json::Value = serde_json::from_slice(&body)?;
+    let workflow = enqueued["workflowInstanceId"]
+        .as_str()
+        .ok_or("no workflow id")?
+        .to_owned();
+    let first_seq = enqueued["firstTaskId"]
+        .as_str()
+        .and_then(baton_mock::ids::parse_task_id)
+        .ok_or("no first task id")?;
+    Ok((workflow, first_seq))
+}
+
 /// Enqueues `tasks`, batch-polls them all and completes them all; returns the time taken and
 /// the requests sent.
 async fn round(
@@ -613,23 +625,7 @@ async fn round(
     conns: usize,
 ) -> Result<(Duration, u64), Box<dyn std::error::Error>> {
     let started = Instant::now();
-    let enqueue = serde_json::json!({"count": tasks, "taskType": "round", "input": {"n": 1}});
-    let (_, body) = send(
-        http,
-        Method::POST,
-        &format!("{admin}/enqueue"),
-        serde_json::to_vec(&enqueue)?.into(),
-    )
-    .await
-    .ok_or("enqueue failed")?;
-    let enqueued: serde_json::Value = serde_json::from_slice(&body)?;
-    let workflow = enqueued["workflowInstanceId"]
-        .as_str()
-        .ok_or("no workflow id")?;
-    let first_seq = enqueued["firstTaskId"]
-        .as_str()
-        .and_then(baton_mock::ids::parse_task_id)
-        .ok_or("no first task id")?;
+    let (workflow, first_seq) = enqueue(http, admin, "round", tasks).await?;
     let url = format!("{mock_url}/tasks/poll/batch/round?count=100&timeout=100&workerid=w");
     let poller = http.clone();
     let polls = measure(conns, 3600, move |_| {

@@ -88,9 +88,7 @@ impl Executor {
             }
         }
     }
-}
 
-impl Executor {
     /// Starts extending `task`'s lease every 0.8 × its response timeout while it runs, when
     /// the worker has lease extension on; returns the token that stops it.
     fn extend_lease(&self, task: &Task) -> Option<CancellationToken> {

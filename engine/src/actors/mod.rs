@@ -66,6 +66,9 @@ pub(crate) struct Pipeline {
     /// The updater uses update-v2 only while it is set, because on an empty queue the server
     /// holds an update-v2 answer for its single-poll wait (about 100 ms).
     pub(crate) work_queued: AtomicBool,
+    /// Whether update-v2 is still worth trying: on unless disabled by the host, and switched
+    /// off for good when the server turns out not to have it.
+    pub(crate) update_v2: AtomicBool,
     /// Cancelled when the host starts draining: the poller stops.
     pub(crate) stop_polling: CancellationToken,
     /// Counters.
@@ -75,18 +78,20 @@ pub(crate) struct Pipeline {
 }
 
 impl Pipeline {
-    /// The shared state for a worker with `settings`.
+    /// The shared state for a worker with `settings` (validated: concurrency ≥ 1).
     pub(crate) fn new(
         settings: WorkerSettings,
         stop_polling: CancellationToken,
         on_give_up: Option<GiveUpHook>,
+        update_v2: bool,
     ) -> Self {
-        let concurrency = settings.concurrency.max(1);
+        let concurrency = settings.concurrency;
         let queue_capacity = concurrency * 2;
         Self {
             worker_id: Arc::from(settings.worker_id.as_str()),
             paused: AtomicBool::new(settings.paused),
             work_queued: AtomicBool::new(false),
+            update_v2: AtomicBool::new(update_v2),
             slots: Arc::new(Semaphore::new(concurrency)),
             queue_slots: Arc::new(Semaphore::new(queue_capacity)),
             queue_capacity,
@@ -101,7 +106,6 @@ impl Pipeline {
     pub(crate) fn executing(&self) -> usize {
         self.settings
             .concurrency
-            .max(1)
             .saturating_sub(self.slots.available_permits())
     }
 

@@ -172,8 +172,9 @@ async fn poll_round(
             Err(_) => return Round::Stopped,
         },
     };
-    let batch = pipeline.settings.batch_size.max(1);
-    let extra = slots.available_permits().min(batch - 1);
+    let extra = slots
+        .available_permits()
+        .min(pipeline.settings.batch_size - 1);
     if extra > 0
         && let Ok(more) = Arc::clone(slots).try_acquire_many_owned(extra as u32)
     {

@@ -22,7 +22,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 
 use actix::prelude::*;
 use tokio::sync::OwnedSemaphorePermit;
@@ -62,19 +62,15 @@ pub(crate) struct Updater {
     in_flight: usize,
     max_in_flight: usize,
     backoff: ErrorBackoff,
-    /// Whether update-v2 is still worth trying (shared by the posts in flight).
-    update_v2: Arc<AtomicBool>,
     executor: Option<Recipient<Execute>>,
 }
 
 impl Updater {
-    /// An updater for the worker behind `pipeline`, posting up to `max_in_flight` at once,
-    /// with update-v2 if `update_v2`.
+    /// An updater for the worker behind `pipeline`, posting up to `max_in_flight` at once.
     pub(crate) fn new(
         pipeline: Arc<Pipeline>,
         client: ConductorClient,
         max_in_flight: usize,
-        update_v2: bool,
     ) -> Self {
         let settings = &pipeline.settings;
         let backoff = ErrorBackoff {
@@ -87,7 +83,6 @@ impl Updater {
             in_flight: 0,
             max_in_flight: max_in_flight.max(1),
             backoff,
-            update_v2: Arc::new(AtomicBool::new(update_v2)),
             executor: None,
             pipeline,
         }
@@ -99,7 +94,7 @@ impl Updater {
         &self,
         pending: &mut Pending,
     ) -> Option<(OwnedSemaphorePermit, Recipient<Execute>)> {
-        if !self.update_v2.load(Ordering::Relaxed)
+        if !self.pipeline.update_v2.load(Ordering::Relaxed)
             || !self.pipeline.work_queued.load(Ordering::Relaxed)
             || self.pipeline.stop_polling.is_cancelled()
         {
@@ -126,7 +121,6 @@ impl Updater {
                 pending,
                 next,
                 Arc::clone(&self.pipeline),
-                Arc::clone(&self.update_v2),
             );
             ctx.spawn(
                 post.into_actor(self)
@@ -141,21 +135,25 @@ impl Updater {
 
     /// Handles the answer to one post.
     fn settle(&mut self, mut pending: Pending, posted: Posted, ctx: &mut Context<Self>) {
-        let stats = &self.pipeline.stats;
-        if let Posted::V2Unsupported = posted {
-            // Not an attempt: post the same result again, with v1, first in line.
-            self.queue.push_front(pending);
-            return;
-        }
+        let failure = match posted {
+            Posted::V2Unsupported => {
+                // Not an attempt: post the same result again, with v1, first in line.
+                self.queue.push_front(pending);
+                return;
+            }
+            Posted::Taken => None,
+            Posted::Failed(err) => Some(err),
+        };
         pending.attempts += 1;
         // Whatever the answer, the task is no longer this worker's to execute.
         drop(pending.slot.take());
-        match posted {
-            Posted::Taken => {
+        let stats = &self.pipeline.stats;
+        match failure {
+            None => {
                 Stats::add(&stats.results_posted, 1);
                 self.pipeline.queue_slots.add_permits(1);
             }
-            Posted::Failed(err)
+            Some(err)
                 if err.is_retryable()
                     && pending.attempts <= self.pipeline.settings.update_retries =>
             {
@@ -173,8 +171,7 @@ impl Updater {
                     updater.dispatch(ctx);
                 });
             }
-            Posted::Failed(err) => self.give_up(pending, &err),
-            Posted::V2Unsupported => {}
+            Some(err) => self.give_up(pending, &err),
         }
     }
 
@@ -204,7 +201,6 @@ async fn post(
     mut pending: Pending,
     next: Option<(OwnedSemaphorePermit, Recipient<Execute>)>,
     pipeline: Arc<Pipeline>,
-    update_v2: Arc<AtomicBool>,
 ) -> (Pending, Posted) {
     let Some((slot, executor)) = next else {
         let posted = match client.update(&pending.result).await {
@@ -230,7 +226,7 @@ async fn post(
         Err(err) => {
             pending.slot.get_or_insert(slot);
             if err.is_unsupported() {
-                if update_v2.swap(false, Ordering::Relaxed) {
+                if pipeline.update_v2.swap(false, Ordering::Relaxed) {
                     tracing::info!(error = %err, "server has no update-v2; using v1 from now on");
                 }
                 Posted::V2Unsupported

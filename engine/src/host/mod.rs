@@ -321,6 +321,7 @@ impl WorkerHost {
                     settings.clone(),
                     stop_polling.child_token(),
                     self.on_give_up.clone(),
+                    self.update_v2,
                 ))
             })
             .collect();
@@ -373,14 +374,19 @@ impl WorkerHost {
     }
 }
 
-/// One worker as placed: what it runs, its shared state, and its thread pool if it blocks.
-type PlacedWorker = (Arc<WorkerSpec>, Arc<Pipeline>, Option<Arc<BlockingPool>>);
+/// One worker as placed.
+struct PlacedWorker {
+    spec: Arc<WorkerSpec>,
+    pipeline: Arc<Pipeline>,
+    /// Its threads, if it blocks.
+    pool: Option<Arc<BlockingPool>>,
+    /// The most result posts it has in flight.
+    posts: usize,
+}
 
 /// Which arbiter runs which worker, and with which client.
 struct ArbiterPlan {
     arbiters: usize,
-    update_concurrency: usize,
-    update_v2: bool,
     clients: Vec<ConductorClient>,
     workers: Vec<PlacedWorker>,
 }
@@ -393,11 +399,23 @@ impl ArbiterPlan {
         pipelines: &[Arc<Pipeline>],
         pools: Vec<Option<Arc<BlockingPool>>>,
     ) -> Result<Self, HostError> {
-        let arbiters = host.arbiters.max(1);
+        let arbiters = host.arbiters;
+        let workers: Vec<PlacedWorker> = host
+            .workers
+            .iter()
+            .zip(pipelines)
+            .zip(pools)
+            .map(|(((spec, settings), pipeline), pool)| PlacedWorker {
+                spec: Arc::clone(spec),
+                pipeline: Arc::clone(pipeline),
+                pool,
+                posts: host.update_concurrency.min(settings.concurrency),
+            })
+            .collect();
+        // Each worker uses one connection to poll and one per post in flight.
         let mut connections = vec![0usize; arbiters];
-        for (index, (_, settings)) in host.workers.iter().enumerate() {
-            connections[index % arbiters] +=
-                1 + host.update_concurrency.min(settings.concurrency.max(1));
+        for (index, worker) in workers.iter().enumerate() {
+            connections[index % arbiters] += 1 + worker.posts;
         }
         // One token for the whole host.
         let auth = host
@@ -417,17 +435,8 @@ impl ArbiterPlan {
             })
             .collect::<Result<_, _>>()
             .map_err(HostError::ServerUrl)?;
-        let workers = host
-            .workers
-            .iter()
-            .zip(pipelines)
-            .zip(pools)
-            .map(|(((spec, _), pipeline), pool)| (Arc::clone(spec), Arc::clone(pipeline), pool))
-            .collect();
         Ok(Self {
             arbiters,
-            update_concurrency: host.update_concurrency,
-            update_v2: host.update_v2,
             clients,
             workers,
         })
@@ -436,18 +445,18 @@ impl ArbiterPlan {
     /// Starts the arbiters and every worker's actors on them. Must run inside the System.
     fn start(self) -> Vec<Arbiter> {
         let arbiters: Vec<Arbiter> = (0..self.arbiters).map(|_| Arbiter::new()).collect();
-        for (index, (spec, pipeline, pool)) in self.workers.into_iter().enumerate() {
+        for (index, worker) in self.workers.into_iter().enumerate() {
+            let PlacedWorker {
+                spec,
+                pipeline,
+                pool,
+                posts,
+            } = worker;
             let arbiter = arbiters[index % self.arbiters].handle();
             let client = self.clients[index % self.arbiters].clone();
-            let posts = self
-                .update_concurrency
-                .min(pipeline.settings.concurrency.max(1));
-            let update_v2 = self.update_v2;
             let updater = {
                 let (pipeline, client) = (Arc::clone(&pipeline), client.clone());
-                Updater::start_in_arbiter(&arbiter, move |_| {
-                    Updater::new(pipeline, client, posts, update_v2)
-                })
+                Updater::start_in_arbiter(&arbiter, move |_| Updater::new(pipeline, client, posts))
             };
             let executor = {
                 let (pipeline, updater, client) =
@@ -474,7 +483,7 @@ impl ArbiterPlan {
 async fn drain(pipelines: &[Arc<Pipeline>], grace: Duration) -> ShutdownReport {
     let all_settled = async {
         for pipeline in pipelines {
-            let concurrency = pipeline.settings.concurrency.max(1) as u32;
+            let concurrency = pipeline.settings.concurrency as u32;
             // Every execution slot back means every task's result reached the updater;
             // every queue slot back means every result was posted or given up.
             let _ = pipeline.slots.acquire_many(concurrency).await;
