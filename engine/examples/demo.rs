@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use baton::model::Task;
 use baton::{
     FnWorker, Input, Json, Outcome, TaskContext, Worker, WorkerError, WorkerHost,
-    config::ConfigSources,
+    config::{ConfigSources, WorkerOptions},
 };
 use baton_mock::{EnqueueRequest, MockServer};
 use clap::Parser;
@@ -53,8 +53,8 @@ impl Worker for Checksum {
         true
     }
 
-    fn concurrency(&self) -> Option<usize> {
-        Some(4)
+    fn options(&self) -> WorkerOptions {
+        WorkerOptions::default().with_concurrency(4)
     }
 }
 

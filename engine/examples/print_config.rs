@@ -2,6 +2,7 @@
 //! per line: `cargo run -p baton --example print_config -- TASK...`. Builds a host with one
 //! no-op worker per TASK from the process environment and worker.ini; contacts no server. A
 //! configuration error goes to stderr and the exit code is 1 (2 for a usage error).
+//! `print_config --properties` prints the reference table of every worker property instead.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -12,8 +13,12 @@ use baton::{FnWorker, HostError, WorkerHost};
 
 fn main() -> ExitCode {
     let tasks: Vec<String> = std::env::args().skip(1).collect();
+    if tasks == ["--properties"] {
+        print!("{}", baton::config::worker_properties_table());
+        return ExitCode::SUCCESS;
+    }
     if tasks.is_empty() {
-        eprintln!("usage: print_config TASK...");
+        eprintln!("usage: print_config TASK... | print_config --properties");
         return ExitCode::from(2);
     }
     match run(&tasks) {

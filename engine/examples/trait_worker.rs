@@ -7,8 +7,9 @@
 
 use std::time::Duration;
 
+use baton::config::{ConfigSources, WorkerOptions};
 use baton::model::Task;
-use baton::{Outcome, TaskContext, Worker, WorkerError, WorkerHost, config::ConfigSources};
+use baton::{Outcome, TaskContext, Worker, WorkerError, WorkerHost};
 use baton_mock::{EnqueueRequest, MockServer};
 
 /// Sums the numbers in its input: CPU work, so it runs on its own threads.
@@ -34,12 +35,10 @@ impl Worker for Summer {
         true
     }
 
-    fn concurrency(&self) -> Option<usize> {
-        Some(2)
-    }
-
-    fn polling_interval(&self) -> Option<Duration> {
-        Some(Duration::from_millis(250))
+    fn options(&self) -> WorkerOptions {
+        WorkerOptions::default()
+            .with_concurrency(2)
+            .with_polling_interval(Duration::from_millis(250))
     }
 }
 

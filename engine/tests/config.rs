@@ -571,9 +571,9 @@ fn out_of_range_values_are_rejected() {
         ),
         (
             "CONDUCTOR_WORKER_UPDATE_RETRIES",
-            "4294967296",
+            "1001",
             "update_retries",
-            "0 to 4294967295",
+            "at least 0 and at most 1000",
         ),
         ("CONDUCTOR_WORKER_WORKER_ID", " ", "worker_id", "non-empty"),
         (
@@ -589,6 +589,67 @@ fn out_of_range_values_are_rejected() {
     }
     let ok = sources(&[("CONDUCTOR_WORKER_POLL_TIMEOUT", "5000")]);
     assert_eq!(resolve(&ok, "t").poll_timeout, ms(5000));
+}
+
+#[test]
+fn upper_bounds_are_errors_in_every_source() {
+    let cases = [
+        ("CONCURRENCY", "10001", "concurrency", "at most 10000"),
+        ("BATCH_SIZE", "100000", "batch_size", "at most 10000"),
+        ("UPDATE_RETRIES", "1001", "update_retries", "at most 1000"),
+        (
+            "POLLING_INTERVAL",
+            "3600001",
+            "polling_interval",
+            "at most 3600000",
+        ),
+        (
+            "UPDATE_RETRY_BACKOFF",
+            "3600001",
+            "update_retry_backoff",
+            "at most 3600000",
+        ),
+        (
+            "SHUTDOWN_GRACE",
+            "86400001",
+            "shutdown_grace",
+            "at most 86400000",
+        ),
+    ];
+    for (prop, raw, key, expected) in cases {
+        let name = format!("CONDUCTOR_WORKER_{prop}");
+        let result = sources(&[(&name, raw)]).resolve_worker("t", &WorkerOptions::default());
+        assert_invalid(result, key, &env_source(&name), expected);
+        let (s, path, _dir) = with_ini(&[], &format!("[t]\n{key} = {raw}\n"));
+        assert_invalid(
+            s.resolve_worker("t", &WorkerOptions::default()),
+            key,
+            &file_source(&path, "t"),
+            expected,
+        );
+    }
+    // The largest accepted values resolve.
+    let max = sources(&[
+        ("CONDUCTOR_WORKER_CONCURRENCY", "10000"),
+        ("CONDUCTOR_WORKER_SHUTDOWN_GRACE", "86400000"),
+    ]);
+    let t = resolve(&max, "t");
+    assert_eq!((t.concurrency, t.batch_size), (10_000, 10_000));
+    assert_eq!(t.shutdown_grace, Duration::from_secs(86_400));
+    // Code values are bounded too, even ones no other source could write.
+    let code = WorkerOptions::default().with_shutdown_grace(Duration::MAX);
+    let err = sources(&[]).resolve_worker("t", &code).unwrap_err();
+    assert!(
+        matches!(&err, ConfigError::InvalidValue { key, origin: Source::Code, .. } if key == "shutdown_grace"),
+        "{err:?}"
+    );
+    let code = WorkerOptions::default().with_concurrency(usize::MAX);
+    assert!(sources(&[]).resolve_worker("t", &code).is_err());
+    // The server's HTTP timeout has an upper bound as well.
+    let err = sources(&[("CONDUCTOR_HTTP_TIMEOUT_MS", "3600001")])
+        .resolve_server(&ServerOptions::default())
+        .unwrap_err();
+    assert!(err.to_string().contains("at most 3600000"), "{err}");
 }
 
 #[test]

@@ -1,5 +1,6 @@
 use std::time::Duration;
 
+use baton::config::WorkerOptions;
 use baton::model::{Task, TaskResult, TaskResultStatus};
 use baton::{FnWorker, Input, Json, Outcome, TaskContext, Worker, WorkerError};
 use baton_mock::EnqueueRequest;
@@ -109,12 +110,10 @@ impl Worker for Thumbnail {
         true
     }
 
-    fn concurrency(&self) -> Option<usize> {
-        Some(3)
-    }
-
-    fn worker_id(&self) -> Option<String> {
-        Some("thumbnailer-1".into())
+    fn options(&self) -> WorkerOptions {
+        WorkerOptions::default()
+            .with_concurrency(3)
+            .with_worker_id("thumbnailer-1")
     }
 }
 

@@ -18,8 +18,8 @@ pub enum ConfigError {
         origin: Source,
         /// The offending value, as given.
         value: String,
-        /// What would have been accepted.
-        expected: &'static str,
+        /// What would have been accepted (with the bounds, for numbers).
+        expected: String,
     },
     /// Only one half of the key/secret pair was given by a source.
     #[error("`{present}` is set by {origin} but `{missing}` is not: expected both or neither")]
@@ -77,13 +77,4 @@ pub enum ConfigError {
         /// What is wrong.
         message: String,
     },
-    /// figment could not merge or extract the layers (values are strings, so this means a bug).
-    #[error("configuration layering failed: {0}")]
-    Layering(Box<figment::Error>),
-}
-
-impl From<figment::Error> for ConfigError {
-    fn from(err: figment::Error) -> Self {
-        ConfigError::Layering(Box::new(err))
-    }
 }

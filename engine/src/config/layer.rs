@@ -1,49 +1,40 @@
-//! Layers: one figment `Provider` per source of values (the defaults, code, one worker.ini
-//! section, one environment variable). Values stay strings until validation, and each layer's
-//! metadata is named after its [`Source`], so figment's `find_metadata` gives provenance.
+//! Layers: the raw values one source gives (the defaults, code, one worker.ini section, one
+//! environment variable), and the stack they are resolved from. Values stay strings until
+//! validation; each layer carries its typed [`Source`], so the winner's provenance is exact.
 
-use figment::value::{Dict, Map, Value};
-use figment::{Figment, Metadata, Profile, Provider};
-
-use super::error::ConfigError;
 use super::settings::Source;
 
 /// One value of a layer.
 #[derive(Debug, Clone)]
-pub(crate) struct LayerEntry {
-    /// The canonical key (`polling_interval`, `url`...).
-    pub(crate) key: &'static str,
-    /// The key as the user wrote it (alias, file spelling), for error messages.
-    pub(crate) written: String,
+struct LayerEntry<K> {
+    /// The setting it gives.
+    key: K,
+    /// The key as the user wrote it (alias, file spelling, variable name), for error messages.
+    written: String,
     /// The raw value.
-    pub(crate) value: String,
+    value: String,
 }
 
-/// All values one source gives.
+/// All values one source gives, keyed by `K` (a worker property or a server setting).
 #[derive(Debug, Clone)]
-pub(crate) struct Layer {
-    /// Where the values come from; also the figment metadata name.
-    pub(crate) source: Source,
-    /// The values; a later entry for the same key replaces an earlier one.
-    pub(crate) entries: Vec<LayerEntry>,
+pub(crate) struct Layer<K> {
+    /// Where the values come from.
+    source: Source,
+    /// The values; at most one per key.
+    entries: Vec<LayerEntry<K>>,
 }
 
-impl Layer {
+impl<K: Copy + Eq> Layer<K> {
     /// An empty layer for `source`.
-    pub(crate) fn new(source: Source) -> Layer {
-        Layer {
+    pub(crate) fn new(source: Source) -> Self {
+        Self {
             source,
             entries: Vec::new(),
         }
     }
 
     /// Adds a value; it replaces any earlier value for the same key.
-    pub(crate) fn set(
-        &mut self,
-        key: &'static str,
-        written: impl Into<String>,
-        value: impl Into<String>,
-    ) {
+    pub(crate) fn set(&mut self, key: K, written: impl Into<String>, value: impl Into<String>) {
         self.entries.retain(|e| e.key != key);
         self.entries.push(LayerEntry {
             key,
@@ -51,32 +42,20 @@ impl Layer {
             value: value.into(),
         });
     }
-}
 
-impl Provider for Layer {
-    fn metadata(&self) -> Metadata {
-        Metadata::named(self.source.to_string())
+    /// The value this layer gives for `key`, with its provenance.
+    fn get(&self, key: K) -> Option<Found> {
+        let entry = self.entries.iter().find(|e| e.key == key)?;
+        Some(Found {
+            value: entry.value.clone(),
+            source: self.source.clone(),
+            written: entry.written.clone(),
+        })
     }
-
-    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
-        let dict: Dict = self
-            .entries
-            .iter()
-            .map(|e| (e.key.to_owned(), Value::from(e.value.clone())))
-            .collect();
-        Ok(Profile::Default.collect(dict))
-    }
-}
-
-/// Layers merged in order (later wins), with the lookups validation needs.
-#[derive(Debug)]
-pub(crate) struct Layered {
-    figment: Figment,
-    layers: Vec<Layer>,
 }
 
 /// A value that won, with where it came from.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Found {
     /// The raw value.
     pub(crate) value: String,
@@ -86,41 +65,43 @@ pub(crate) struct Found {
     pub(crate) written: String,
 }
 
-impl Layered {
-    /// Merges `layers`, weakest first.
-    pub(crate) fn new(layers: Vec<Layer>) -> Layered {
-        let figment = layers
-            .iter()
-            .fold(Figment::new(), |figment, layer| figment.merge(layer));
-        Layered { figment, layers }
+/// Layers in order of strength, weakest first: for each key the last layer that sets it wins.
+#[derive(Debug)]
+pub(crate) struct Layers<K> {
+    layers: Vec<Layer<K>>,
+}
+
+impl<K: Copy + Eq> Layers<K> {
+    /// Stacks `layers`, weakest first.
+    pub(crate) fn new(layers: Vec<Layer<K>>) -> Self {
+        Self { layers }
     }
 
-    /// Extracts the merged strings into a raw struct.
-    pub(crate) fn extract<T: serde::de::DeserializeOwned>(&self) -> Result<T, ConfigError> {
-        Ok(self.figment.extract()?)
+    /// The winning value of `key`; `None` when no layer sets it.
+    pub(crate) fn find(&self, key: K) -> Option<Found> {
+        self.layers.iter().rev().find_map(|layer| layer.get(key))
     }
+}
 
-    /// Where the winning value of `key` came from; `None` when no layer sets it.
-    pub(crate) fn origin(&self, key: &'static str) -> Option<(Source, String)> {
-        let name = &self.figment.find_metadata(key)?.name;
-        let layer = self
-            .layers
-            .iter()
-            .find(|layer| layer.source.to_string() == *name)?;
-        let entry = layer.entries.iter().find(|e| e.key == key)?;
-        Some((layer.source.clone(), entry.written.clone()))
-    }
+#[cfg(test)]
+mod tests {
+    use super::{Layer, Layers, Source};
 
-    /// The winning value of `key` given its raw extracted value.
-    pub(crate) fn found(&self, key: &'static str, value: Option<String>) -> Option<Found> {
-        let value = value?;
-        let (source, written) = self
-            .origin(key)
-            .unwrap_or_else(|| (Source::Default, key.to_owned()));
-        Some(Found {
-            value,
-            source,
-            written,
-        })
+    #[test]
+    fn the_strongest_layer_that_sets_a_key_wins() {
+        let mut weak = Layer::new(Source::Default);
+        weak.set("a", "a", "1");
+        weak.set("b", "b", "2");
+        let mut strong = Layer::new(Source::Env("B".into()));
+        strong.set("b", "B", "3");
+        strong.set("b", "B", "4");
+        let layers = Layers::new(vec![weak, strong]);
+        let a = layers.find("a").unwrap();
+        assert_eq!((a.value.as_str(), &a.source), ("1", &Source::Default));
+        let b = layers.find("b").unwrap();
+        assert_eq!(b.value, "4");
+        assert_eq!(b.source, Source::Env("B".into()));
+        assert_eq!(b.written, "B");
+        assert_eq!(layers.find("c"), None);
     }
 }

@@ -5,7 +5,12 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
+
+use super::error::ConfigError;
+use super::layer::{Found, Layers};
+use super::property::{Prop, PropDefault, worker_properties};
+use super::value::{PropertyValue, millis};
 
 /// Where a configuration value came from.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -36,52 +41,82 @@ impl fmt::Display for Source {
     }
 }
 
-/// The source of every worker property, one field per property.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Provenance {
-    /// Source of `polling_interval`.
-    pub polling_interval: Source,
-    /// Source of `domain`.
-    pub domain: Source,
-    /// Source of `worker_id`.
-    pub worker_id: Source,
-    /// Source of `concurrency`.
-    pub concurrency: Source,
-    /// Source of `batch_size` (`default` when it follows `concurrency`).
-    pub batch_size: Source,
-    /// Source of `poll_timeout`.
-    pub poll_timeout: Source,
-    /// Source of `paused`.
-    pub paused: Source,
-    /// Source of `update_retries`.
-    pub update_retries: Source,
-    /// Source of `update_retry_backoff`.
-    pub update_retry_backoff: Source,
-    /// Source of `shutdown_grace`.
-    pub shutdown_grace: Source,
-    /// Source of `lease_extend_enabled`.
-    pub lease_extend_enabled: Source,
+/// Defines `WorkerSettings` and `Provenance` from the property table: one field per property.
+macro_rules! define_worker_settings {
+    ($(
+        #[doc = $doc:literal]
+        $variant:ident $field:ident: $value:ty, code $code:ty, set $setter:ident($arg:ty) {
+            $($spec:tt)*
+        }
+    )+) => {
+        /// The source of every worker property, one field per property.
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        #[non_exhaustive]
+        pub struct Provenance {
+            $(
+                #[doc = concat!("Source of `", stringify!($field), "`.")]
+                pub $field: Source,
+            )+
+        }
+
+        impl Provenance {
+            /// `(canonical property name, source)` pairs in documentation order.
+            pub fn iter(&self) -> impl Iterator<Item = (&'static str, &Source)> {
+                [$((stringify!($field), &self.$field)),+].into_iter()
+            }
+        }
+
+        /// One worker's effective configuration, resolved from every source and validated.
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        #[non_exhaustive]
+        pub struct WorkerSettings {
+            /// The task definition name this worker polls.
+            pub task_type: String,
+            $(
+                #[doc = $doc]
+                pub $field: $value,
+            )+
+            /// Which source gave each property.
+            pub sources: Provenance,
+        }
+
+        impl WorkerSettings {
+            /// Resolves every property of `task_type` from `layers` and validates it.
+            pub(crate) fn resolve(
+                task_type: &str,
+                layers: &Layers<Prop>,
+            ) -> Result<Self, ConfigError> {
+                $(
+                    let $field = resolve_property::<$value>(Prop::$variant, layers)?;
+                )+
+                Ok(Self {
+                    task_type: task_type.to_owned(),
+                    $($field: $field.0,)+
+                    sources: Provenance {
+                        $($field: $field.1,)+
+                    },
+                })
+            }
+
+            /// The `print_config` line: `task_type`, every property by canonical name
+            /// (durations as integer milliseconds, `domain` a string or null) and a `sources`
+            /// object.
+            pub fn to_json(&self) -> Value {
+                let mut line = Map::new();
+                line.insert("task_type".to_owned(), Value::from(self.task_type.as_str()));
+                $(
+                    line.insert(stringify!($field).to_owned(), self.$field.to_json());
+                )+
+                line.insert("sources".to_owned(), self.sources.to_json());
+                Value::Object(line)
+            }
+        }
+    };
 }
 
-impl Provenance {
-    /// `(canonical property name, source)` pairs in documentation order.
-    pub fn iter(&self) -> impl Iterator<Item = (&'static str, &Source)> {
-        [
-            ("polling_interval", &self.polling_interval),
-            ("domain", &self.domain),
-            ("worker_id", &self.worker_id),
-            ("concurrency", &self.concurrency),
-            ("batch_size", &self.batch_size),
-            ("poll_timeout", &self.poll_timeout),
-            ("paused", &self.paused),
-            ("update_retries", &self.update_retries),
-            ("update_retry_backoff", &self.update_retry_backoff),
-            ("shutdown_grace", &self.shutdown_grace),
-            ("lease_extend_enabled", &self.lease_extend_enabled),
-        ]
-        .into_iter()
-    }
+worker_properties!(define_worker_settings);
 
+impl Provenance {
     /// The source of one property by canonical name.
     pub fn get(&self, property: &str) -> Option<&Source> {
         self.iter()
@@ -99,62 +134,47 @@ impl Provenance {
     }
 }
 
-/// One worker's effective configuration, resolved from every source and validated.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WorkerSettings {
-    /// The task definition name this worker polls.
-    pub task_type: String,
-    /// Pause between polls when a poll returned nothing.
-    pub polling_interval: Duration,
-    /// The task domain polled, `None` for no domain.
-    pub domain: Option<String>,
-    /// The worker id sent with each poll.
-    pub worker_id: String,
-    /// How many tasks may run at once (at least 1).
-    pub concurrency: usize,
-    /// Most tasks asked for in one poll (at least 1).
-    pub batch_size: usize,
-    /// Long-poll timeout sent to the server (at most 5 s).
-    pub poll_timeout: Duration,
-    /// Whether the worker starts paused (polls nothing).
-    pub paused: bool,
-    /// Extra attempts to post a result after the first one fails.
-    pub update_retries: u32,
-    /// Delay before the first retry of a result update.
-    pub update_retry_backoff: Duration,
-    /// How long shutdown waits for running tasks.
-    pub shutdown_grace: Duration,
-    /// Whether running tasks' leases are extended (every 0.8 × their response timeout).
-    pub lease_extend_enabled: bool,
-    /// Which source gave each property.
-    pub sources: Provenance,
-}
-
-impl WorkerSettings {
-    /// The `print_config` line: `task_type`, every property by canonical name (durations as
-    /// integer milliseconds, `domain` a string or null) and a `sources` object.
-    pub fn to_json(&self) -> Value {
-        json!({
-            "task_type": self.task_type,
-            "polling_interval": millis(self.polling_interval),
-            "domain": self.domain,
-            "worker_id": self.worker_id,
-            "concurrency": self.concurrency,
-            "batch_size": self.batch_size,
-            "poll_timeout": millis(self.poll_timeout),
-            "paused": self.paused,
-            "update_retries": self.update_retries,
-            "update_retry_backoff": millis(self.update_retry_backoff),
-            "shutdown_grace": millis(self.shutdown_grace),
-            "lease_extend_enabled": self.lease_extend_enabled,
-            "sources": self.sources.to_json(),
-        })
+/// The raw value of `prop` that wins in `layers`, or its default.
+fn winning_raw(prop: Prop, layers: &Layers<Prop>) -> Found {
+    if let Some(found) = layers.find(prop) {
+        return found;
+    }
+    let value = match prop.spec().default {
+        PropDefault::Fixed(value) => value.to_owned(),
+        PropDefault::Computed(compute, _) => compute(),
+        PropDefault::Follows(other) => winning_raw(other, layers).value,
+    };
+    Found {
+        value,
+        source: Source::Default,
+        written: prop.name().to_owned(),
     }
 }
 
-/// Whole milliseconds of a duration, saturating (every configured duration is whole ms).
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+/// Resolves one property: its winning raw value, parsed within its bounds, and its source.
+fn resolve_property<T: PropertyValue>(
+    prop: Prop,
+    layers: &Layers<Prop>,
+) -> Result<(T, Source), ConfigError> {
+    let found = winning_raw(prop, layers);
+    match T::parse(&found.value, prop.spec()) {
+        Ok(value) => Ok((value, found.source)),
+        Err(expected) => Err(ConfigError::InvalidValue {
+            key: found.written,
+            origin: found.source,
+            value: found.value,
+            expected,
+        }),
+    }
+}
+
+/// `hostname-pid`, the default worker id.
+pub fn default_worker_id() -> String {
+    format!(
+        "{}-{}",
+        gethostname::gethostname().to_string_lossy(),
+        std::process::id()
+    )
 }
 
 /// The source of every server setting.

@@ -1,18 +1,19 @@
-//! Parsing of raw string values into typed settings. Each parser returns what it expected on
-//! failure; the caller adds the key and the source.
+//! Values: how a raw string becomes a typed setting, and how a value set in code becomes a
+//! raw string again. Each parser returns what it expected on failure; the caller adds the key
+//! and the source.
+//!
+//! Worker properties are parsed through [`PropertyValue`], chosen by the field's type in
+//! `WorkerSettings` and bounded by the property's spec; code values go back to strings through
+//! [`CodeValue`], so every source is validated the same way.
 
 use std::time::Duration;
 
-/// Expectation text for a duration in milliseconds.
-pub(crate) const EXPECT_MILLIS: &str = "a whole number of milliseconds (digits only, e.g. 250)";
-/// Expectation text for a count that must be at least 1.
-pub(crate) const EXPECT_POSITIVE: &str = "a whole number of at least 1";
-/// Expectation text for a retry count.
-pub(crate) const EXPECT_RETRIES: &str = "a whole number from 0 to 4294967295";
+use serde_json::Value;
+
+use super::property::PropSpec;
+
 /// Expectation text for a boolean.
 pub(crate) const EXPECT_BOOL: &str = "a boolean: true/false, 1/0, yes/no or on/off (any case)";
-/// Expectation text for the poll timeout.
-pub(crate) const EXPECT_POLL_TIMEOUT: &str = "a whole number of milliseconds, at most 5000";
 /// Expectation text for a worker id.
 pub(crate) const EXPECT_WORKER_ID: &str = "a non-empty worker id without control characters";
 /// Expectation text for a domain.
@@ -21,11 +22,142 @@ pub(crate) const EXPECT_DOMAIN: &str =
 /// Expectation text for the server URL.
 pub(crate) const EXPECT_URL: &str =
     "an http:// or https:// URL with a host, e.g. http://localhost:8080/api";
-/// Expectation text for the HTTP timeout.
-pub(crate) const EXPECT_HTTP_TIMEOUT: &str = "a whole number of milliseconds greater than 0";
 
-/// The longest poll timeout the server honours, in milliseconds.
-pub(crate) const MAX_POLL_TIMEOUT_MS: u64 = 5000;
+/// The longest HTTP timeout accepted, in milliseconds (one hour).
+pub(crate) const MAX_HTTP_TIMEOUT_MS: u64 = 3_600_000;
+
+/// A worker property's resolved type: parsed from a raw string within the property's bounds.
+pub(crate) trait PropertyValue: Sized {
+    /// Parses `raw`, or says what was expected.
+    fn parse(raw: &str, spec: &PropSpec) -> Result<Self, String>;
+
+    /// The value in the `print_config` JSON line (durations as whole milliseconds).
+    fn to_json(&self) -> Value;
+}
+
+/// A value set in code, written back as the string any other source would give.
+pub(crate) trait CodeValue {
+    /// The raw string form.
+    fn to_raw(&self) -> String;
+}
+
+/// A whole number within the spec's bounds.
+fn parse_bounded(raw: &str, spec: &PropSpec) -> Option<u64> {
+    parse_u64(raw).filter(|n| (spec.min..=spec.max).contains(n))
+}
+
+/// What a bounded whole number must look like.
+fn expect_count(spec: &PropSpec) -> String {
+    format!(
+        "a whole number of at least {} and at most {}",
+        spec.min, spec.max
+    )
+}
+
+/// What a bounded duration must look like.
+fn expect_millis(spec: &PropSpec) -> String {
+    format!(
+        "a whole number of milliseconds (digits only, e.g. 250), at most {}",
+        spec.max
+    )
+}
+
+impl PropertyValue for Duration {
+    fn parse(raw: &str, spec: &PropSpec) -> Result<Self, String> {
+        parse_bounded(raw, spec)
+            .map(Duration::from_millis)
+            .ok_or_else(|| expect_millis(spec))
+    }
+
+    fn to_json(&self) -> Value {
+        Value::from(millis(*self))
+    }
+}
+
+impl PropertyValue for usize {
+    fn parse(raw: &str, spec: &PropSpec) -> Result<Self, String> {
+        parse_bounded(raw, spec)
+            .and_then(|n| usize::try_from(n).ok())
+            .ok_or_else(|| expect_count(spec))
+    }
+
+    fn to_json(&self) -> Value {
+        Value::from(*self)
+    }
+}
+
+impl PropertyValue for u32 {
+    fn parse(raw: &str, spec: &PropSpec) -> Result<Self, String> {
+        parse_bounded(raw, spec)
+            .and_then(|n| u32::try_from(n).ok())
+            .ok_or_else(|| expect_count(spec))
+    }
+
+    fn to_json(&self) -> Value {
+        Value::from(*self)
+    }
+}
+
+impl PropertyValue for bool {
+    fn parse(raw: &str, _: &PropSpec) -> Result<Self, String> {
+        parse_bool(raw).map_err(str::to_owned)
+    }
+
+    fn to_json(&self) -> Value {
+        Value::from(*self)
+    }
+}
+
+/// A worker id: non-empty after trimming, no control characters.
+impl PropertyValue for String {
+    fn parse(raw: &str, _: &PropSpec) -> Result<Self, String> {
+        parse_worker_id(raw).map_err(str::to_owned)
+    }
+
+    fn to_json(&self) -> Value {
+        Value::from(self.as_str())
+    }
+}
+
+/// A domain: empty (after trimming) means none.
+impl PropertyValue for Option<String> {
+    fn parse(raw: &str, _: &PropSpec) -> Result<Self, String> {
+        parse_domain(raw).map_err(str::to_owned)
+    }
+
+    fn to_json(&self) -> Value {
+        self.as_deref().map_or(Value::Null, Value::from)
+    }
+}
+
+impl CodeValue for Duration {
+    /// Whole milliseconds: anything finer is dropped.
+    fn to_raw(&self) -> String {
+        self.as_millis().to_string()
+    }
+}
+
+impl CodeValue for String {
+    fn to_raw(&self) -> String {
+        self.clone()
+    }
+}
+
+macro_rules! code_value_by_display {
+    ($($ty:ty),+) => {$(
+        impl CodeValue for $ty {
+            fn to_raw(&self) -> String {
+                self.to_string()
+            }
+        }
+    )+};
+}
+code_value_by_display!(usize, u32, bool);
+
+/// Whole milliseconds of a duration, saturating (every configured duration is whole ms).
+pub(crate) fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
 
 /// A non-negative integer written with ASCII digits only (no sign, point or exponent).
 pub(crate) fn parse_u64(raw: &str) -> Option<u64> {
@@ -36,42 +168,14 @@ pub(crate) fn parse_u64(raw: &str) -> Option<u64> {
     raw.parse().ok()
 }
 
-/// A duration in whole milliseconds.
-pub(crate) fn parse_millis(raw: &str) -> Result<Duration, &'static str> {
+/// The HTTP timeout: more than 0 ms, at most [`MAX_HTTP_TIMEOUT_MS`].
+pub(crate) fn parse_http_timeout(raw: &str) -> Result<Duration, String> {
     parse_u64(raw)
+        .filter(|n| (1..=MAX_HTTP_TIMEOUT_MS).contains(n))
         .map(Duration::from_millis)
-        .ok_or(EXPECT_MILLIS)
-}
-
-/// A count of at least 1.
-pub(crate) fn parse_positive(raw: &str) -> Result<usize, &'static str> {
-    parse_u64(raw)
-        .filter(|n| *n >= 1)
-        .and_then(|n| usize::try_from(n).ok())
-        .ok_or(EXPECT_POSITIVE)
-}
-
-/// A retry count.
-pub(crate) fn parse_retries(raw: &str) -> Result<u32, &'static str> {
-    parse_u64(raw)
-        .and_then(|n| u32::try_from(n).ok())
-        .ok_or(EXPECT_RETRIES)
-}
-
-/// The poll timeout, at most [`MAX_POLL_TIMEOUT_MS`].
-pub(crate) fn parse_poll_timeout(raw: &str) -> Result<Duration, &'static str> {
-    parse_u64(raw)
-        .filter(|n| *n <= MAX_POLL_TIMEOUT_MS)
-        .map(Duration::from_millis)
-        .ok_or(EXPECT_POLL_TIMEOUT)
-}
-
-/// The HTTP timeout, more than 0 ms.
-pub(crate) fn parse_http_timeout(raw: &str) -> Result<Duration, &'static str> {
-    parse_u64(raw)
-        .filter(|n| *n > 0)
-        .map(Duration::from_millis)
-        .ok_or(EXPECT_HTTP_TIMEOUT)
+        .ok_or_else(|| {
+            format!("a whole number of milliseconds greater than 0, at most {MAX_HTTP_TIMEOUT_MS}")
+        })
 }
 
 /// A boolean: true/false, 1/0, yes/no, on/off in any case.
@@ -124,24 +228,64 @@ mod tests {
 
     use super::*;
 
+    use crate::config::property::Prop;
+
     #[test]
     fn millis_accept_digits_only() {
-        assert_eq!(parse_millis("250"), Ok(Duration::from_millis(250)));
-        assert_eq!(parse_millis(" 0 "), Ok(Duration::ZERO));
+        let spec = Prop::PollingInterval.spec();
+        assert_eq!(Duration::parse("250", spec), Ok(Duration::from_millis(250)));
+        assert_eq!(Duration::parse(" 0 ", spec), Ok(Duration::ZERO));
         for bad in ["abc", "-5", "1.5", "+5", "", "1e3", "99999999999999999999"] {
-            assert_eq!(parse_millis(bad), Err(EXPECT_MILLIS), "{bad:?}");
+            let err = Duration::parse(bad, spec).unwrap_err();
+            assert!(
+                err.contains("whole number of milliseconds"),
+                "{bad:?}: {err}"
+            );
         }
     }
 
     #[test]
-    fn counts_and_limits() {
-        assert_eq!(parse_positive("3"), Ok(3));
-        assert_eq!(parse_positive("0"), Err(EXPECT_POSITIVE));
-        assert_eq!(parse_retries("0"), Ok(0));
-        assert_eq!(parse_retries("4294967296"), Err(EXPECT_RETRIES));
-        assert_eq!(parse_poll_timeout("5000"), Ok(Duration::from_millis(5000)));
-        assert_eq!(parse_poll_timeout("5001"), Err(EXPECT_POLL_TIMEOUT));
-        assert_eq!(parse_http_timeout("0"), Err(EXPECT_HTTP_TIMEOUT));
+    fn numbers_are_bounded_by_their_spec() {
+        let concurrency = Prop::Concurrency.spec();
+        assert_eq!(usize::parse("3", concurrency), Ok(3));
+        assert_eq!(usize::parse("10000", concurrency), Ok(10_000));
+        for bad in ["0", "10001", "100000"] {
+            let err = usize::parse(bad, concurrency).unwrap_err();
+            assert_eq!(
+                err, "a whole number of at least 1 and at most 10000",
+                "{bad}"
+            );
+        }
+        let retries = Prop::UpdateRetries.spec();
+        assert_eq!(u32::parse("0", retries), Ok(0));
+        assert!(u32::parse("4294967296", retries).is_err());
+        let poll_timeout = Prop::PollTimeout.spec();
+        assert_eq!(
+            Duration::parse("5000", poll_timeout),
+            Ok(Duration::from_millis(5000))
+        );
+        assert!(
+            Duration::parse("5001", poll_timeout)
+                .unwrap_err()
+                .contains("at most 5000")
+        );
+        assert!(parse_http_timeout("0").is_err());
+        assert!(parse_http_timeout("3600001").is_err());
+        assert_eq!(parse_http_timeout("1"), Ok(Duration::from_millis(1)));
+    }
+
+    #[test]
+    fn code_values_round_trip_through_their_raw_form() {
+        assert_eq!(Duration::from_micros(2500).to_raw(), "2");
+        assert_eq!(7usize.to_raw(), "7");
+        assert_eq!(true.to_raw(), "true");
+        let spec = Prop::ShutdownGrace.spec();
+        assert_eq!(
+            Duration::parse(&Duration::from_secs(3).to_raw(), spec),
+            Ok(Duration::from_secs(3))
+        );
+        assert_eq!(None::<String>.to_json(), Value::Null);
+        assert_eq!(Duration::from_millis(1500).to_json(), Value::from(1500));
     }
 
     #[test]

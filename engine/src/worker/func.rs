@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 
-use crate::config::WorkerOptions;
+use crate::config::{WorkerOptions, worker_properties};
 use crate::model::{Task, TaskResult};
 use crate::worker::{FromTask, IntoTaskResult, TaskContext, WorkerError, WorkerSpec};
 
@@ -90,84 +90,40 @@ impl FnWorker {
         }
     }
 
-    /// How long to wait between polls when the queue is empty.
+    /// Replaces every setting given in code so far with `options` (the setters below change
+    /// one value each).
     #[must_use]
-    pub fn polling_interval(mut self, interval: Duration) -> Self {
-        self.options.polling_interval = Some(interval);
-        self
-    }
-
-    /// The task domain to poll.
-    #[must_use]
-    pub fn domain(mut self, domain: impl Into<String>) -> Self {
-        self.options.domain = Some(domain.into());
-        self
-    }
-
-    /// The worker id reported to the server.
-    #[must_use]
-    pub fn worker_id(mut self, worker_id: impl Into<String>) -> Self {
-        self.options.worker_id = Some(worker_id.into());
-        self
-    }
-
-    /// How many tasks may execute at once.
-    #[must_use]
-    pub fn concurrency(mut self, concurrency: usize) -> Self {
-        self.options.concurrency = Some(concurrency);
-        self
-    }
-
-    /// The most tasks asked for in one poll.
-    #[must_use]
-    pub fn batch_size(mut self, batch_size: usize) -> Self {
-        self.options.batch_size = Some(batch_size);
-        self
-    }
-
-    /// How long the server may hold a poll open waiting for tasks (at most 5 s).
-    #[must_use]
-    pub fn poll_timeout(mut self, timeout: Duration) -> Self {
-        self.options.poll_timeout = Some(timeout);
-        self
-    }
-
-    /// Whether the worker starts paused.
-    #[must_use]
-    pub fn paused(mut self, paused: bool) -> Self {
-        self.options.paused = Some(paused);
-        self
-    }
-
-    /// How many times a result post is retried before it is given up.
-    #[must_use]
-    pub fn update_retries(mut self, retries: u32) -> Self {
-        self.options.update_retries = Some(retries);
-        self
-    }
-
-    /// The first delay between result-post retries (it doubles on each retry, with jitter).
-    #[must_use]
-    pub fn update_retry_backoff(mut self, backoff: Duration) -> Self {
-        self.options.update_retry_backoff = Some(backoff);
-        self
-    }
-
-    /// Whether to extend the lease of running tasks (every 0.8 × their response timeout), so
-    /// the server does not time out tasks that run longer than `responseTimeoutSeconds`.
-    #[must_use]
-    pub fn lease_extend_enabled(mut self, enabled: bool) -> Self {
-        self.options.lease_extend_enabled = Some(enabled);
-        self
-    }
-
-    /// How long a shutdown waits for this worker's tasks to finish and their results to post.
-    #[must_use]
-    pub fn shutdown_grace(mut self, grace: Duration) -> Self {
-        self.options.shutdown_grace = Some(grace);
+    pub fn options(mut self, options: WorkerOptions) -> Self {
+        self.options = options;
         self
     }
 }
+
+/// Defines one `FnWorker` setter per worker property, each a shorthand for the
+/// [`WorkerOptions`] setter of the same property.
+macro_rules! define_fn_worker_setters {
+    ($(
+        #[doc = $doc:literal]
+        $variant:ident $field:ident: $value:ty, code $code:ty, set $setter:ident($arg:ty) {
+            $($spec:tt)*
+        }
+    )+) => {
+        impl FnWorker {
+            $(
+                #[doc = concat!("Sets `", stringify!($field), "`:", $doc)]
+                #[doc = ""]
+                #[doc = concat!("Shorthand for [`WorkerOptions::", stringify!($setter), "`].")]
+                #[must_use]
+                pub fn $field(mut self, value: $arg) -> Self {
+                    self.options = self.options.$setter(value);
+                    self
+                }
+            )+
+        }
+    };
+}
+
+worker_properties!(define_fn_worker_setters);
 
 impl From<FnWorker> for WorkerSpec {
     fn from(worker: FnWorker) -> Self {
@@ -274,5 +230,31 @@ where
     fn call(&self, task: Task, ctx: TaskContext) -> BoxFuture<'static, TaskResult> {
         let for_worker = ctx.clone();
         start_with_input(task, ctx, |input| self(input, for_worker))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::FnWorker;
+    use crate::config::WorkerOptions;
+    use crate::model::Task;
+
+    #[test]
+    fn setters_are_shorthands_for_worker_options() {
+        let worker = FnWorker::blocking("t", |_: Task| ())
+            .concurrency(3)
+            .domain("eu")
+            .shutdown_grace(Duration::from_secs(5))
+            .update_retries(7);
+        let expected = WorkerOptions::default()
+            .with_concurrency(3)
+            .with_domain("eu")
+            .with_shutdown_grace(Duration::from_secs(5))
+            .with_update_retries(7);
+        assert_eq!(worker.options, expected);
+        let replaced = worker.options(WorkerOptions::default().with_paused(true));
+        assert_eq!(replaced.options, WorkerOptions::default().with_paused(true));
     }
 }

@@ -13,13 +13,11 @@ mod func;
 mod input;
 mod outcome;
 
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::time::Duration;
-
-use futures_util::FutureExt;
-use futures_util::future::BoxFuture;
 
 use crate::config::WorkerOptions;
 use crate::model::{Task, TaskResult};
@@ -30,12 +28,13 @@ pub use input::{FromTask, Input, InputError, decode_input};
 pub use outcome::{IntoTaskResult, Json, Outcome, WorkerError};
 
 /// A worker written as a type. Only [`task_type`](Worker::task_type) and
-/// [`execute`](Worker::execute) are required; every setting method returns `None` ("not set in
-/// code") by default, so `worker.ini` and the environment can still set it, and otherwise
-/// Baton's default applies (see `docs/configuration.md`).
+/// [`execute`](Worker::execute) are required; settings in code come from
+/// [`options`](Worker::options), the same [`WorkerOptions`] that [`FnWorker`]'s setters fill,
+/// and `worker.ini` and the environment can still override them (see
+/// `docs/configuration.md`).
 ///
 /// ```
-/// use baton::{Outcome, TaskContext, Worker, WorkerError, model::Task};
+/// use baton::{Outcome, TaskContext, Worker, WorkerError, config::WorkerOptions, model::Task};
 /// use std::time::Duration;
 ///
 /// struct Resize;
@@ -55,8 +54,10 @@ pub use outcome::{IntoTaskResult, Json, Outcome, WorkerError};
 ///         true // CPU-bound: run on the worker's own threads
 ///     }
 ///
-///     fn polling_interval(&self) -> Option<Duration> {
-///         Some(Duration::from_millis(500))
+///     fn options(&self) -> WorkerOptions {
+///         WorkerOptions::default()
+///             .with_concurrency(4)
+///             .with_polling_interval(Duration::from_millis(500))
 ///     }
 /// }
 /// ```
@@ -78,44 +79,11 @@ pub trait Worker: Send + Sync + 'static {
         false
     }
 
-    /// How long to wait between polls when the queue is empty.
-    fn polling_interval(&self) -> Option<Duration> {
-        None
-    }
-
-    /// The task domain to poll.
-    fn domain(&self) -> Option<String> {
-        None
-    }
-
-    /// The worker id reported to the server.
-    fn worker_id(&self) -> Option<String> {
-        None
-    }
-
-    /// How many tasks may execute at once.
-    fn concurrency(&self) -> Option<usize> {
-        None
-    }
-
-    /// The most tasks asked for in one poll.
-    fn batch_size(&self) -> Option<usize> {
-        None
-    }
-
-    /// How long the server may hold a poll open waiting for tasks (at most 5 s).
-    fn poll_timeout(&self) -> Option<Duration> {
-        None
-    }
-
-    /// Whether the worker starts paused (polls nothing until resumed).
-    fn paused(&self) -> Option<bool> {
-        None
-    }
-
-    /// Whether to extend running tasks' leases (every 0.8 × their response timeout).
-    fn lease_extend_enabled(&self) -> Option<bool> {
-        None
+    /// The worker's settings in code; every property left `None` can still come from
+    /// `worker.ini` and the environment, and otherwise Baton's default applies. Default: none
+    /// set.
+    fn options(&self) -> WorkerOptions {
+        WorkerOptions::default()
     }
 }
 
@@ -147,17 +115,7 @@ impl std::fmt::Debug for WorkerSpec {
 impl WorkerSpec {
     /// Erases a [`Worker`].
     pub(crate) fn new<W: Worker>(worker: W) -> Self {
-        let options = WorkerOptions {
-            polling_interval: worker.polling_interval(),
-            domain: worker.domain(),
-            worker_id: worker.worker_id(),
-            concurrency: worker.concurrency(),
-            batch_size: worker.batch_size(),
-            poll_timeout: worker.poll_timeout(),
-            paused: worker.paused(),
-            lease_extend_enabled: worker.lease_extend_enabled(),
-            ..WorkerOptions::default()
-        };
+        let options = worker.options();
         let task_type = worker.task_type().to_owned();
         let blocking = worker.is_blocking();
         let worker = Arc::new(worker);

@@ -1,0 +1,111 @@
+//! Values given in code: [`WorkerOptions`] (derived from the property table) and
+//! [`ServerOptions`]. Code is weaker than worker.ini and the environment; its values are
+//! written back as strings and validated exactly like theirs.
+
+use std::fmt;
+use std::time::Duration;
+
+use super::layer::Layer;
+use super::property::{Prop, worker_properties};
+use super::settings::Source;
+use super::value::CodeValue;
+
+/// Defines `WorkerOptions` from the property table: one optional field and one setter per
+/// property.
+macro_rules! define_worker_options {
+    ($(
+        #[doc = $doc:literal]
+        $variant:ident $field:ident: $value:ty, code $code:ty, set $setter:ident($arg:ty) {
+            $($spec:tt)*
+        }
+    )+) => {
+        /// Worker values given in code; `None` means "not set in code". The one way to set
+        /// worker properties in code: [`FnWorker`](crate::FnWorker)'s setters and
+        /// [`Worker::options`](crate::Worker::options) both end here. Durations are used in
+        /// whole milliseconds (anything finer is dropped). Bounds are checked when the host is
+        /// built, like every other source's values (see `docs/configuration.md`).
+        #[derive(Debug, Clone, Default, PartialEq, Eq)]
+        pub struct WorkerOptions {
+            $(
+                #[doc = $doc]
+                pub $field: Option<$code>,
+            )+
+        }
+
+        impl WorkerOptions {
+            $(
+                #[doc = concat!("Sets `", stringify!($field), "`:", $doc)]
+                #[must_use]
+                pub fn $setter(mut self, value: $arg) -> Self {
+                    self.$field = Some(value.into());
+                    self
+                }
+            )+
+
+            /// The code layer: every value that is set, as a string like any other source.
+            pub(crate) fn layer(&self) -> Layer<Prop> {
+                let mut layer = Layer::new(Source::Code);
+                $(
+                    if let Some(value) = &self.$field {
+                        let prop = Prop::$variant;
+                        layer.set(prop, prop.name(), value.to_raw());
+                    }
+                )+
+                layer
+            }
+        }
+    };
+}
+
+worker_properties!(define_worker_options);
+
+/// Server connection values given in code; `None` means "not set in code".
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct ServerOptions {
+    /// Server URL, with or without `/api`.
+    pub url: Option<String>,
+    /// Key id for token auth (give the secret too).
+    pub auth_key: Option<String>,
+    /// Key secret for token auth (give the key too).
+    pub auth_secret: Option<String>,
+    /// Timeout of each HTTP request (whole milliseconds, more than 0).
+    pub http_timeout: Option<Duration>,
+}
+
+impl ServerOptions {
+    /// Sets the server URL.
+    #[must_use]
+    pub fn with_url(mut self, url: impl Into<String>) -> Self {
+        self.url = Some(url.into());
+        self
+    }
+
+    /// Sets the key id and secret.
+    #[must_use]
+    pub fn with_auth(mut self, key: impl Into<String>, secret: impl Into<String>) -> Self {
+        self.auth_key = Some(key.into());
+        self.auth_secret = Some(secret.into());
+        self
+    }
+
+    /// Sets the HTTP timeout.
+    #[must_use]
+    pub fn with_http_timeout(mut self, timeout: Duration) -> Self {
+        self.http_timeout = Some(timeout);
+        self
+    }
+}
+
+impl fmt::Debug for ServerOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerOptions")
+            .field("url", &self.url)
+            .field("auth_key", &self.auth_key)
+            .field(
+                "auth_secret",
+                &self.auth_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .field("http_timeout", &self.http_timeout)
+            .finish()
+    }
+}
