@@ -15,12 +15,12 @@ use std::sync::atomic::Ordering;
 use std::thread;
 use std::time::Duration;
 
-use actix::{Actor, Arbiter, System};
+use actix::{Arbiter, System};
 use std::sync::Mutex;
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
-use crate::actors::{ConnectExecutor, Executor, GiveUpHook, Pipeline, Poller, Updater};
+use crate::actors::{self, GiveUpHook, Pipeline, PipelineParts};
 use crate::client::{ClientError, ClientSettings, ConductorClient, TokenSource};
 use crate::config::{ConfigError, ConfigSources, ServerOptions, ServerSettings, WorkerSettings};
 use crate::model::TaskResult;
@@ -374,21 +374,11 @@ impl WorkerHost {
     }
 }
 
-/// One worker as placed.
-struct PlacedWorker {
-    spec: Arc<WorkerSpec>,
-    pipeline: Arc<Pipeline>,
-    /// Its threads, if it blocks.
-    pool: Option<Arc<BlockingPool>>,
-    /// The most result posts it has in flight.
-    posts: usize,
-}
-
 /// Which arbiter runs which worker, and with which client.
 struct ArbiterPlan {
     arbiters: usize,
-    clients: Vec<ConductorClient>,
-    workers: Vec<PlacedWorker>,
+    /// Every worker's actor parts; worker `i` runs on arbiter `i % arbiters`.
+    workers: Vec<PipelineParts>,
 }
 
 impl ArbiterPlan {
@@ -400,22 +390,15 @@ impl ArbiterPlan {
         pools: Vec<Option<Arc<BlockingPool>>>,
     ) -> Result<Self, HostError> {
         let arbiters = host.arbiters;
-        let workers: Vec<PlacedWorker> = host
+        // Each worker uses one connection to poll and one per post in flight.
+        let posts: Vec<usize> = host
             .workers
             .iter()
-            .zip(pipelines)
-            .zip(pools)
-            .map(|(((spec, settings), pipeline), pool)| PlacedWorker {
-                spec: Arc::clone(spec),
-                pipeline: Arc::clone(pipeline),
-                pool,
-                posts: host.update_concurrency.min(settings.concurrency),
-            })
+            .map(|(_, settings)| host.update_concurrency.min(settings.concurrency))
             .collect();
-        // Each worker uses one connection to poll and one per post in flight.
         let mut connections = vec![0usize; arbiters];
-        for (index, worker) in workers.iter().enumerate() {
-            connections[index % arbiters] += 1 + worker.posts;
+        for (index, posts) in posts.iter().enumerate() {
+            connections[index % arbiters] += 1 + posts;
         }
         // One token for the whole host.
         let auth = host
@@ -423,7 +406,7 @@ impl ArbiterPlan {
             .auth
             .as_ref()
             .map(|(key, secret)| Arc::new(TokenSource::new(key.clone(), secret.clone())));
-        let clients = connections
+        let clients: Vec<ConductorClient> = connections
             .into_iter()
             .map(|max_idle_connections| {
                 ConductorClient::new(&ClientSettings {
@@ -435,44 +418,34 @@ impl ArbiterPlan {
             })
             .collect::<Result<_, _>>()
             .map_err(HostError::ServerUrl)?;
-        Ok(Self {
-            arbiters,
-            clients,
-            workers,
-        })
+        let workers = host
+            .workers
+            .iter()
+            .zip(pipelines)
+            .zip(pools)
+            .zip(posts)
+            .enumerate()
+            .map(
+                |(index, ((((spec, _), pipeline), pool), posts))| PipelineParts {
+                    spec: Arc::clone(spec),
+                    pipeline: Arc::clone(pipeline),
+                    pool,
+                    client: clients[index % arbiters].clone(),
+                    posts,
+                },
+            )
+            .collect();
+        Ok(Self { arbiters, workers })
     }
 
     /// Starts the arbiters and every worker's actors on them. Must run inside the System.
     fn start(self) -> Vec<Arbiter> {
         let arbiters: Vec<Arbiter> = (0..self.arbiters).map(|_| Arbiter::new()).collect();
-        for (index, worker) in self.workers.into_iter().enumerate() {
-            let PlacedWorker {
-                spec,
-                pipeline,
-                pool,
-                posts,
-            } = worker;
-            let arbiter = arbiters[index % self.arbiters].handle();
-            let client = self.clients[index % self.arbiters].clone();
-            let updater = {
-                let (pipeline, client) = (Arc::clone(&pipeline), client.clone());
-                Updater::start_in_arbiter(&arbiter, move |_| Updater::new(pipeline, client, posts))
-            };
-            let executor = {
-                let (pipeline, updater, client) =
-                    (Arc::clone(&pipeline), updater.clone(), client.clone());
-                Executor::start_in_arbiter(&arbiter, move |_| {
-                    Executor::new(pipeline, spec, pool, updater, client)
-                })
-            };
-            // Queued before any result can reach the updater (mailboxes are FIFO).
-            if updater
-                .try_send(ConnectExecutor(executor.clone().recipient()))
-                .is_err()
-            {
-                tracing::warn!("updater unreachable; update-v2 disabled for this worker");
+        for (index, parts) in self.workers.into_iter().enumerate() {
+            let arbiter = &arbiters[index % self.arbiters];
+            if !arbiter.spawn_fn(move || actors::start(parts)) {
+                tracing::error!(index, "an arbiter stopped before its worker could start");
             }
-            Poller::start_in_arbiter(&arbiter, move |_| Poller::new(pipeline, client, executor));
         }
         arbiters
     }
