@@ -58,6 +58,7 @@ pub struct WorkerStatus {
 }
 
 impl WorkerStatus {
+    /// A snapshot of the worker behind `pipeline`.
     pub(crate) fn of(pipeline: &Pipeline) -> Self {
         let stats = &pipeline.stats;
         Self {
