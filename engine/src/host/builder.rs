@@ -1,5 +1,5 @@
-//! [`WorkerHostBuilder`]: collects the workers and host-wide options, and resolves their
-//! configuration at [`build`](WorkerHostBuilder::build), before anything runs.
+//! [`WorkerHostBuilder`]: collects the workers and host-wide options, and validates everything
+//! at [`build`](WorkerHostBuilder::build), before anything runs.
 
 use std::sync::Arc;
 use std::thread;
@@ -30,6 +30,12 @@ pub struct WorkerHostBuilder {
 }
 
 impl WorkerHostBuilder {
+    /// The most arbiter threads a host may have.
+    pub const MAX_ARBITERS: usize = 1024;
+
+    /// The most result posts a worker may have in flight.
+    pub const MAX_UPDATE_CONCURRENCY: usize = 1024;
+
     /// Adds a worker. Adding the same worker type several times runs several independent
     /// pipelines, each with its own slots.
     pub fn worker(mut self, worker: impl Into<WorkerSpec>) -> Self {
@@ -66,16 +72,21 @@ impl WorkerHostBuilder {
         self
     }
 
-    /// How many arbiter threads run the actors. Default: the number of cores.
+    /// How many arbiter threads run the actors: 1 to
+    /// [`MAX_ARBITERS`](Self::MAX_ARBITERS) (1024); anything else makes
+    /// [`build`](Self::build) fail with [`HostError::Arbiters`]. Default: the number of cores.
+    /// No more arbiters than workers are started.
     pub fn arbiters(mut self, arbiters: usize) -> Self {
-        self.arbiters = Some(arbiters.max(1));
+        self.arbiters = Some(arbiters);
         self
     }
 
-    /// The most result posts in flight per worker (default 16, never more than its
-    /// concurrency).
+    /// The most result posts in flight per worker: 1 to
+    /// [`MAX_UPDATE_CONCURRENCY`](Self::MAX_UPDATE_CONCURRENCY) (1024); anything else makes
+    /// [`build`](Self::build) fail with [`HostError::UpdateConcurrency`]. Default 16; a worker
+    /// never has more in flight than its concurrency.
     pub fn update_concurrency(mut self, posts: usize) -> Self {
-        self.update_concurrency = Some(posts.max(1));
+        self.update_concurrency = Some(posts);
         self
     }
 
@@ -103,10 +114,27 @@ impl WorkerHostBuilder {
         self
     }
 
-    /// Resolves and validates every worker's configuration. Errors here, never mid-run.
+    /// Validates the builder's arguments and resolves every worker's configuration. Errors
+    /// here, never mid-run.
     pub fn build(self) -> Result<WorkerHost, HostError> {
         if self.workers.is_empty() {
             return Err(HostError::NoWorkers);
+        }
+        if let Some(arbiters) = self.arbiters
+            && !(1..=Self::MAX_ARBITERS).contains(&arbiters)
+        {
+            return Err(HostError::Arbiters {
+                arbiters,
+                max: Self::MAX_ARBITERS,
+            });
+        }
+        if let Some(posts) = self.update_concurrency
+            && !(1..=Self::MAX_UPDATE_CONCURRENCY).contains(&posts)
+        {
+            return Err(HostError::UpdateConcurrency {
+                posts,
+                max: Self::MAX_UPDATE_CONCURRENCY,
+            });
         }
         let sources = match self.sources {
             Some(sources) => sources,
@@ -122,6 +150,7 @@ impl WorkerHostBuilder {
         let arbiters = self
             .arbiters
             .unwrap_or_else(|| thread::available_parallelism().map_or(1, |n| n.get()))
+            .clamp(1, Self::MAX_ARBITERS)
             .min(workers.len());
         Ok(WorkerHost {
             workers,
@@ -134,5 +163,61 @@ impl WorkerHostBuilder {
             on_give_up: self.on_give_up,
             placement: self.placement,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::FnWorker;
+    use crate::model::Task;
+
+    fn builder() -> WorkerHostBuilder {
+        let sources = ConfigSources::new(Vec::<(String, String)>::new(), None);
+        WorkerHost::builder()
+            .config_sources(sources.unwrap_or_else(|err| panic!("empty config: {err}")))
+            .worker(FnWorker::blocking("t", |_: Task| serde_json::json!({})))
+    }
+
+    #[test]
+    fn arbiters_out_of_bounds_fail_the_build() {
+        for arbiters in [0, WorkerHostBuilder::MAX_ARBITERS + 1] {
+            match builder().arbiters(arbiters).build() {
+                Err(err @ HostError::Arbiters { .. }) => {
+                    let message = err.to_string();
+                    assert!(message.contains("arbiters"), "{message}");
+                    assert!(message.contains(&arbiters.to_string()), "{message}");
+                }
+                other => panic!("arbiters({arbiters}) built: {other:?}"),
+            }
+        }
+        for arbiters in [1, WorkerHostBuilder::MAX_ARBITERS] {
+            assert!(builder().arbiters(arbiters).build().is_ok());
+        }
+    }
+
+    #[test]
+    fn update_concurrency_out_of_bounds_fails_the_build() {
+        for posts in [0, WorkerHostBuilder::MAX_UPDATE_CONCURRENCY + 1] {
+            match builder().update_concurrency(posts).build() {
+                Err(err @ HostError::UpdateConcurrency { .. }) => {
+                    let message = err.to_string();
+                    assert!(message.contains("update_concurrency"), "{message}");
+                    assert!(message.contains(&posts.to_string()), "{message}");
+                }
+                other => panic!("update_concurrency({posts}) built: {other:?}"),
+            }
+        }
+        for posts in [1, WorkerHostBuilder::MAX_UPDATE_CONCURRENCY] {
+            assert!(builder().update_concurrency(posts).build().is_ok());
+        }
+    }
+
+    #[test]
+    fn a_host_without_workers_fails_before_its_arguments_are_checked() {
+        assert!(matches!(
+            WorkerHost::builder().arbiters(0).build(),
+            Err(HostError::NoWorkers)
+        ));
     }
 }

@@ -59,9 +59,9 @@ use placement::process;
 pub struct WorkerHost {
     workers: Vec<(Arc<WorkerSpec>, WorkerSettings)>,
     server: ServerSettings,
-    /// Arbiter threads: at least 1, at most one per worker.
+    /// Arbiter threads: 1 to `WorkerHostBuilder::MAX_ARBITERS`, at most one per worker.
     arbiters: usize,
-    /// Result posts in flight per worker: at least 1.
+    /// Result posts in flight per worker: 1 to `WorkerHostBuilder::MAX_UPDATE_CONCURRENCY`.
     update_concurrency: usize,
     update_v2: bool,
     on_give_up: Option<GiveUpHook>,
@@ -94,7 +94,7 @@ impl WorkerHost {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .map_err(HostError::Start)?;
+            .map_err(HostError::Runtime)?;
         runtime.block_on(async move {
             let mut signals = ShutdownSignal::new().map_err(HostError::Signals)?;
             let handle = self.start()?;
@@ -117,11 +117,11 @@ impl WorkerHost {
         let shutdown = CancellationToken::new();
         if let Some(index) = process::child_index()? {
             if index >= self.workers.len() {
-                return Err(HostError::Start(std::io::Error::other(format!(
-                    "{}={index} but the host has {} workers",
-                    process::CHILD_ENV,
-                    self.workers.len()
-                ))));
+                return Err(HostError::WorkerProcessIndex {
+                    variable: process::CHILD_ENV,
+                    index,
+                    workers: self.workers.len(),
+                });
             }
             let worker = self.workers.swap_remove(index);
             self.workers = vec![worker];

@@ -79,7 +79,7 @@ pub(crate) fn start_threads(
                 let _ = arbiter.join();
             }
         })
-        .map_err(HostError::Start)?;
+        .map_err(HostError::thread("baton-host"))?;
     // The plan starts within milliseconds; waiting keeps `status()` meaningful at once.
     let _ = started_rx.recv();
     Ok(HostHandle::threads(pipelines, shutdown, done_rx, thread))
@@ -131,8 +131,9 @@ impl ArbiterPlan {
             host.workers.iter().zip(pipelines).zip(posts).enumerate()
         {
             let pool = if spec.blocking {
-                let pool = BlockingPool::start(&settings.task_type, settings.concurrency)
-                    .map_err(HostError::Start)?;
+                let pool = BlockingPool::start(&settings.task_type, settings.concurrency).map_err(
+                    HostError::thread(format!("blocking pool of worker {:?}", settings.task_type)),
+                )?;
                 Some(Arc::new(pool))
             } else {
                 None

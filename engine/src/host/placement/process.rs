@@ -40,10 +40,9 @@ pub(crate) fn child_index() -> Result<Option<usize>, HostError> {
 
 /// A `BATON_WORKER_PROCESS` value as a worker index.
 fn parse_child_index(value: &str) -> Result<usize, HostError> {
-    value.parse().map_err(|_| {
-        HostError::Start(std::io::Error::other(format!(
-            "{CHILD_ENV}={value:?} is not a worker index"
-        )))
+    value.parse().map_err(|_| HostError::WorkerProcessVariable {
+        variable: CHILD_ENV,
+        value: value.to_owned(),
     })
 }
 
@@ -59,7 +58,7 @@ pub(crate) fn watch_parent(shutdown: CancellationToken) -> Result<(), HostError>
             shutdown.cancel();
         })
         .map(|_| ())
-        .map_err(HostError::Start)
+        .map_err(HostError::thread("baton-parent-watch"))
 }
 
 /// One supervised child.
@@ -178,7 +177,7 @@ pub(crate) fn start_children(
             }
             let _ = done_tx.send(stop_children(&mut supervised, grace));
         })
-        .map_err(HostError::Start)?;
+        .map_err(HostError::thread("baton-supervisor"))?;
     Ok(HostHandle::processes(status, shutdown, done, thread))
 }
 
@@ -214,5 +213,23 @@ fn stop_children(supervised: &mut [Supervised], grace: Duration) -> ShutdownRepo
     ShutdownReport {
         clean,
         workers: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bad_worker_process_variable_is_its_own_error() {
+        assert_eq!(parse_child_index("3").ok(), Some(3));
+        for bad in ["", "one", "-1"] {
+            match parse_child_index(bad) {
+                Err(err @ HostError::WorkerProcessVariable { .. }) => {
+                    assert!(err.to_string().contains(CHILD_ENV), "{err}");
+                }
+                other => panic!("{bad:?} parsed as {other:?}"),
+            }
+        }
     }
 }
