@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::actors::Pipeline;
-use crate::client::ConductorClient;
+use crate::client::{ConductorClient, ErrorChain};
 use crate::model::{Task, TaskResult, TaskResultStatus};
 
 /// Extends the leases of one worker's running tasks.
@@ -48,7 +48,7 @@ impl LeaseKeeper {
                     _ = tokio::time::sleep(period) => {}
                 }
                 if let Err(err) = client.update(&result).await {
-                    tracing::warn!(task_id = %result.task_id, error = %err, "extending a lease failed");
+                    tracing::warn!(task_id = %result.task_id, error = %ErrorChain(&err), "extending a lease failed");
                 }
             }
         });

@@ -18,7 +18,7 @@ use crate::actors::intake::Intake;
 use crate::actors::messages::Tick;
 use crate::actors::{Pipeline, Stats};
 use crate::backoff::{ErrorBackoff, empty_queue_delay};
-use crate::client::{ClientError, ConductorClient, PollTarget};
+use crate::client::{ClientError, ConductorClient, ErrorChain, PollTarget};
 
 /// How a poll round ended.
 #[derive(Debug)]
@@ -88,7 +88,7 @@ impl Poller {
                 self.failed_polls = self.failed_polls.saturating_add(1);
                 tracing::warn!(
                     task_type = %self.pipeline.settings.task_type,
-                    error = %err,
+                    error = %ErrorChain(&err),
                     retry_in = ?delay,
                     "poll failed"
                 );

@@ -32,7 +32,7 @@ use crate::actors::intake::Intake;
 use crate::actors::messages::Post;
 use crate::actors::{Pipeline, Stats};
 use crate::backoff::ErrorBackoff;
-use crate::client::{ClientError, ConductorClient};
+use crate::client::{ClientError, ConductorClient, ErrorChain};
 use crate::model::TaskResult;
 
 /// A result waiting to be posted.
@@ -163,7 +163,7 @@ impl Updater {
                 tracing::warn!(
                     task_id = %pending.result.task_id,
                     attempt = pending.attempts,
-                    error = %err,
+                    error = %ErrorChain(&err),
                     retry_in = ?delay,
                     "posting a result failed; will retry"
                 );
@@ -185,7 +185,7 @@ impl Updater {
             workflow_id = %pending.result.workflow_instance_id,
             status = ?pending.result.status,
             attempts = pending.attempts,
-            error = %err,
+            error = %ErrorChain(err),
             "result given up; the server will time the task out"
         );
         if let Some(hook) = &self.pipeline.on_give_up {
@@ -221,7 +221,7 @@ async fn post(
             pending.slot.get_or_insert(slot);
             if err.is_unsupported() {
                 if pipeline.update_v2.swap(false, Ordering::Relaxed) {
-                    tracing::info!(error = %err, "server has no update-v2; using v1 from now on");
+                    tracing::info!(error = %ErrorChain(&err), "server has no update-v2; using v1 from now on");
                 }
                 Posted::V2Unsupported
             } else {
