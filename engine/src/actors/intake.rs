@@ -23,9 +23,14 @@ use crate::model::Task;
 #[error("the executor stopped")]
 pub(crate) struct ExecutorGone;
 
-/// Hands tasks, each with an execution slot, to one worker's Executor. Cheap to clone.
+/// Hands tasks, each with an execution slot, to one worker's Executor. Cheap to clone (one
+/// reference count: cloning a `Recipient` itself would allocate, and the Poller and the
+/// Updater clone the intake for every poll and every update-v2 post).
 #[derive(Debug, Clone)]
-pub(crate) struct Intake {
+pub(crate) struct Intake(Arc<Inner>);
+
+#[derive(Debug)]
+struct Inner {
     pipeline: Arc<Pipeline>,
     executor: Recipient<Execute>,
 }
@@ -33,7 +38,7 @@ pub(crate) struct Intake {
 impl Intake {
     /// An intake feeding `executor`, the Executor of the worker behind `pipeline`.
     pub(crate) fn new(pipeline: Arc<Pipeline>, executor: Recipient<Execute>) -> Self {
-        Self { pipeline, executor }
+        Self(Arc::new(Inner { pipeline, executor }))
     }
 
     /// Takes the server's answer to a request made while holding `slots` (one per task asked
@@ -54,7 +59,7 @@ impl Intake {
     {
         let tasks = tasks.into_iter();
         let (count, asked) = (tasks.len(), slots.num_permits());
-        let pipeline = &self.pipeline;
+        let pipeline = &self.0.pipeline;
         pipeline
             .work_queued
             .store(count >= asked, Ordering::Relaxed);
@@ -91,9 +96,9 @@ impl Intake {
 
     async fn send(&self, batch: Vec<LeasedTask>) -> Result<(), ExecutorGone> {
         let count = batch.len();
-        self.executor.send(Execute(batch)).await.map_err(|_| {
+        self.0.executor.send(Execute(batch)).await.map_err(|_| {
             tracing::error!(
-                task_type = %self.pipeline.settings.task_type,
+                task_type = %self.0.pipeline.settings.task_type,
                 count,
                 "executor stopped; tasks in hand are left to the server's response timeout"
             );
