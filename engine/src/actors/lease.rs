@@ -48,7 +48,11 @@ impl LeaseKeeper {
                     _ = tokio::time::sleep(period) => {}
                 }
                 if let Err(err) = client.update(&result).await {
-                    tracing::warn!(task_id = %result.task_id, error = %ErrorChain(&err), "extending a lease failed");
+                    tracing::warn!(
+                        task_id = %result.task_id,
+                        error = %ErrorChain(&err),
+                        "extending a lease failed"
+                    );
                 }
             }
         });

@@ -1,13 +1,18 @@
 //! The three actors that run one worker, and the state they share.
 //!
 //! ```text
-//!          tasks + permits          tasks + permits            results + permits        queue slots
-//! Poller ─────────────────► Intake ─────────────────► Executor ───────────────► Updater ──────────► server
-//!  reserve N free slots,      ▲  pair each task with     run each task (worker's   bounded queue;   POST each
-//!  batch long-poll ≤ N        │  a slot, give back the   pool or arbiter), catch   a slot is freed  result, retry
-//!                             │  rest                    panics; extend leases     when its first   with backoff
-//!                             └──────────────────────────────────────────────────  post settles
-//!                                 update-v2 answer + the finished task's slot
+//! Poller     reserve N free slots, batch long-poll for ≤ N tasks
+//!   │ tasks + slots
+//!   ▼
+//! Intake     pair each task with a slot, give back unused slots,   ◄──────────────┐
+//!   │        run an oversize answer's extra tasks as slots free                    │
+//!   │ Execute (a batch)                                                            │
+//!   ▼                                                                              │
+//! Executor   run each task (worker's pool or arbiter), catch panics, extend leases │
+//!   │ Post (a batch of results, each with its slot and a queue slot)               │
+//!   ▼                                                                              │
+//! Updater    bounded queue; POST each result, retry with backoff; a result's slot  │
+//!            is freed when its first post settles, or lent to update-v2's answer ──┘
 //! ```
 //!
 //! All three actors of a worker live on one arbiter (one thread), so the messages between them

@@ -195,8 +195,9 @@ impl Updater {
 }
 
 /// Posts one result: with update-v2 when `next` holds a slot for the task it may bring back
-/// (which then goes straight to the executor through the intake), else with v1. When v2 brings no task the slot is
-/// freed; when it fails, the slot goes back to the result, to be settled like a v1 post.
+/// (which then goes through the intake to the executor), else with v1. When v2 brings no task
+/// the slot is freed; when it fails, the slot goes back to the result, to be settled like a v1
+/// post.
 async fn post(
     client: ConductorClient,
     mut pending: Pending,
@@ -221,7 +222,10 @@ async fn post(
             pending.slot.get_or_insert(slot);
             if err.is_unsupported() {
                 if pipeline.update_v2.swap(false, Ordering::Relaxed) {
-                    tracing::info!(error = %ErrorChain(&err), "server has no update-v2; using v1 from now on");
+                    tracing::info!(
+                        error = %ErrorChain(&err),
+                        "server has no update-v2; using v1 from now on"
+                    );
                 }
                 Posted::V2Unsupported
             } else {

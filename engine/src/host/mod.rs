@@ -9,7 +9,7 @@
 //! | module | concern |
 //! |---|---|
 //! | `builder` | [`WorkerHostBuilder`]: options, bounds, configuration resolution |
-//! | `placement` | [`Placement`]; threads: the actix System, arbiters and clients; `process`: one supervised child per worker |
+//! | `placement` | [`Placement`]: the actix System and its arbiters; `process`: child processes |
 //! | `handle` | [`HostHandle`]: status, pause/resume, shutdown |
 //! | `shutdown` | the drain, and [`ShutdownSignal`] (SIGINT/SIGTERM) |
 //! | `status` | [`HostStatus`], [`WorkerStatus`], [`ProcessStatus`], [`ShutdownReport`] |
