@@ -54,7 +54,7 @@ mod host;
 mod pool;
 mod worker;
 
-pub use client::ClientError;
+pub use client::{ClientError, ErrorBody};
 pub use host::{
     HostError, HostHandle, HostStatus, Placement, ProcessStatus, ShutdownReport, ShutdownSignal,
     WorkerHost, WorkerHostBuilder, WorkerStatus,

@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use baton::model::Task;
-use baton::{FnWorker, HostError};
+use baton::{FnWorker, HostError, WorkerHostBuilder};
 use baton_mock::EnqueueRequest;
 use baton_tests::{assert_exactly_once, host_for, mock, start_host, wait_for, wait_for_terminal};
 
@@ -85,6 +85,23 @@ async fn building_a_host_validates_before_anything_runs() {
         .server_url("ftp://nowhere")
         .worker(FnWorker::blocking("t", |_: Task| ()));
     assert!(bad_url.build().is_err());
+
+    // Out-of-range builder arguments are errors, not silently clamped.
+    let no_arbiters = host_for(&mock)
+        .arbiters(0)
+        .worker(FnWorker::blocking("t", |_: Task| ()))
+        .build();
+    assert!(matches!(
+        no_arbiters,
+        Err(HostError::Arbiters { arbiters: 0, .. })
+    ));
+    let too_many_posts = host_for(&mock)
+        .update_concurrency(WorkerHostBuilder::MAX_UPDATE_CONCURRENCY + 1)
+        .worker(FnWorker::blocking("t", |_: Task| ()))
+        .build();
+    let err = too_many_posts.unwrap_err();
+    assert!(matches!(err, HostError::UpdateConcurrency { .. }), "{err}");
+    assert!(err.to_string().contains("update_concurrency"), "{err}");
     assert_eq!(mock.ledger().handed_out, 0);
 }
 

@@ -1,4 +1,5 @@
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -6,6 +7,14 @@ use baton::model::{Task, TaskDef};
 use baton::{FnWorker, WorkerSpec};
 use baton_mock::{Credentials, EnqueueRequest, FaultAction, FaultRule, MockServer};
 use baton_tests::{DEADLINE, assert_exactly_once, host_for, mock, start_host, wait_for};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 
 /// A task definition whose lost tasks time out quickly and are retried as new tasks.
@@ -390,4 +399,78 @@ async fn leases_of_long_tasks_are_extended_when_enabled() {
     let lost = mock.core().task(&unleased.first_task_id).unwrap();
     assert_eq!(lost.status, Some(baton::model::TaskStatus::TimedOut));
     host.shutdown_async().await;
+}
+
+/// A proxy in front of `mock` that answers every `POST …/tasks/update-v2` with 404 and
+/// `body`, as a server without the route does, and forwards everything else. Returns its API
+/// URL and the number of update-v2 calls it refused.
+async fn without_update_v2(mock: &MockServer, body: &'static str) -> (String, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/api", listener.local_addr().unwrap());
+    let upstream: hyper::Uri = mock.base_url().parse().unwrap();
+    let origin = format!("http://{}", upstream.authority().unwrap());
+    let refused = Arc::new(AtomicUsize::new(0));
+    let counter = refused.clone();
+    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let (origin, counter, client) = (origin.clone(), counter.clone(), client.clone());
+            let service = service_fn(move |request: Request<Incoming>| {
+                let (origin, counter, client) = (origin.clone(), counter.clone(), client.clone());
+                async move {
+                    if request.uri().path().ends_with("/tasks/update-v2") {
+                        counter.fetch_add(1, Ordering::SeqCst);
+                        let mut answer =
+                            Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+                        *answer.status_mut() = StatusCode::NOT_FOUND;
+                        return Ok::<_, hyper_util::client::legacy::Error>(answer);
+                    }
+                    let (parts, incoming) = request.into_parts();
+                    let payload = incoming.collect().await.unwrap().to_bytes();
+                    let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+                    let mut forwarded = Request::builder()
+                        .method(parts.method)
+                        .uri(format!("{origin}{target}"))
+                        .body(Full::new(payload))
+                        .unwrap();
+                    *forwarded.headers_mut() = parts.headers;
+                    let (parts, incoming) = client.request(forwarded).await?.into_parts();
+                    let payload = incoming.collect().await.unwrap().to_bytes();
+                    Ok(Response::from_parts(parts, Full::new(payload)))
+                }
+            });
+            tokio::spawn(async move {
+                let _ = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    (url, refused)
+}
+
+#[tokio::test]
+async fn a_missing_update_v2_route_is_recognised_from_the_error_body() {
+    let spring_default = r#"{"timestamp":"2026-01-01T00:00:00.000+00:00","status":404,"error":"Not Found","path":"/api/tasks/update-v2"}"#;
+    let problem_detail = r#"{"type":"about:blank","title":"Not Found","status":404,"detail":"No static resource api/tasks/update-v2.","instance":"/api/tasks/update-v2"}"#;
+    for body in [spring_default, problem_detail] {
+        let mock = mock().await;
+        let (url, refused) = without_update_v2(&mock, body).await;
+        mock.enqueue(EnqueueRequest::new("old-server", 40));
+        let host = host_for(&mock)
+            .server_url(url)
+            .worker(quick_worker("old-server", 1))
+            .build()
+            .unwrap()
+            .start()
+            .unwrap();
+        wait_for_completed(&mock, 40).await;
+        let status = host.status().workers[0].clone();
+        assert!(host.shutdown_async().await.clean);
+        assert_exactly_once(&mock.ledger());
+        // One refused update-v2 switched the worker to v1 for good; nothing was given up.
+        assert_eq!(refused.load(Ordering::SeqCst), 1, "{body}");
+        assert_eq!(status.results_given_up, 0, "{status:?}");
+        assert!(status.polls >= 40, "{status:?}");
+    }
 }

@@ -1,6 +1,6 @@
 //! The messages that carry tasks and results between a worker's actors. Each carries a batch.
 
-use actix::{Message, Recipient};
+use actix::Message;
 use tokio::sync::OwnedSemaphorePermit;
 
 use crate::model::{Task, TaskResult};
@@ -12,7 +12,7 @@ pub(crate) struct LeasedTask {
     pub(crate) permit: OwnedSemaphorePermit,
 }
 
-/// Poller → Executor: run these tasks.
+/// Intake (for the Poller, or the Updater's update-v2 answers) → Executor: run these tasks.
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub(crate) struct Execute(pub(crate) Vec<LeasedTask>);
@@ -33,8 +33,3 @@ pub(crate) struct Post(pub(crate) Vec<Finished>);
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub(crate) struct Tick;
-
-/// Host → Updater: where to send tasks that update-v2 answers with.
-#[derive(Debug, Message)]
-#[rtype(result = "()")]
-pub(crate) struct ConnectExecutor(pub(crate) Recipient<Execute>);

@@ -1,35 +1,97 @@
 //! The three actors that run one worker, and the state they share.
 //!
 //! ```text
-//!            permits (slots)                     results + permits          queue slots
-//! Poller ───────────────────► Executor ─────────────────────────► Updater ─────────────► server
-//!  reserve N free slots,       run each task (worker's pool        bounded queue; a slot  POST each
-//!  batch long-poll ≤ N,        or arbiter), catch panics           is freed when its      result, retry
-//!  give back what is unused                                        first post settles     with backoff
+//! Poller     reserve N free slots, batch long-poll for ≤ N tasks
+//!   │ tasks + slots
+//!   ▼
+//! Intake     pair each task with a slot, give back unused slots,   ◄──────────────┐
+//!   │        run an oversize answer's extra tasks as slots free                    │
+//!   │ Execute (a batch)                                                            │
+//!   ▼                                                                              │
+//! Executor   run each task (worker's pool or arbiter), catch panics, extend leases │
+//!   │ Post (a batch of results, each with its slot and a queue slot)               │
+//!   ▼                                                                              │
+//! Updater    bounded queue; POST each result, retry with backoff; a result's slot  │
+//!            is freed when its first post settles, or lent to update-v2's answer ──┘
 //! ```
 //!
 //! All three actors of a worker live on one arbiter (one thread), so the messages between them
-//! are cheap; messages carry batches. See `docs/architecture.md`.
+//! are cheap; messages carry batches. Each actor holds its peers as [`actix::Recipient`]s of
+//! the messages it sends, given at construction: [`start`] creates the actors' contexts (and so
+//! their addresses) before it starts any of them. See `docs/architecture.md`.
 
 mod executor;
+mod intake;
+mod lease;
 mod messages;
 mod poller;
 mod updater;
 
-pub(crate) use executor::Executor;
-pub(crate) use messages::ConnectExecutor;
-pub(crate) use poller::Poller;
-pub(crate) use updater::Updater;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+use actix::{Actor, AsyncContext, Context};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use crate::client::ClientError;
+use crate::client::{ClientError, ConductorClient};
 use crate::config::WorkerSettings;
 use crate::model::TaskResult;
+use crate::pool::BlockingPool;
+use crate::worker::WorkerSpec;
+
+use executor::Executor;
+use intake::Intake;
+use lease::LeaseKeeper;
+use poller::Poller;
+use updater::Updater;
+
+/// What one worker's actors are made of.
+#[derive(Debug)]
+pub(crate) struct PipelineParts {
+    /// The worker.
+    pub(crate) spec: Arc<WorkerSpec>,
+    /// Its shared state.
+    pub(crate) pipeline: Arc<Pipeline>,
+    /// Its threads, if it blocks.
+    pub(crate) pool: Option<Arc<BlockingPool>>,
+    /// The arbiter's client.
+    pub(crate) client: ConductorClient,
+    /// The most result posts it has in flight (at least 1).
+    pub(crate) posts: usize,
+}
+
+/// Starts one worker's Poller, Executor and Updater on the current arbiter, each given its
+/// peers at construction. Must run on the arbiter (inside its runtime).
+pub(crate) fn start(parts: PipelineParts) {
+    let PipelineParts {
+        spec,
+        pipeline,
+        pool,
+        client,
+        posts,
+    } = parts;
+    // The Executor and the Updater send to each other: create both mailboxes first.
+    let executor = Context::<Executor>::new();
+    let updater = Context::<Updater>::new();
+    let intake = Intake::new(Arc::clone(&pipeline), executor.address().recipient());
+    let leases = LeaseKeeper::new(Arc::clone(&pipeline), client.clone());
+    let updater_address = updater.address().recipient();
+    updater.run(Updater::new(
+        Arc::clone(&pipeline),
+        client.clone(),
+        posts,
+        intake.clone(),
+    ));
+    executor.run(Executor::new(
+        Arc::clone(&pipeline),
+        spec,
+        pool,
+        updater_address,
+        leases,
+    ));
+    Poller::new(pipeline, client, intake).start();
+}
 
 /// The user's function for results that are given up.
 type GiveUpFn = dyn Fn(&TaskResult, &ClientError) + Send + Sync;

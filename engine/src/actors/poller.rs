@@ -2,9 +2,9 @@
 //! hands them to the Executor, each with its slot.
 //!
 //! Invariant: tasks polled ≤ permits held. A poll asks for `count` = the permits it holds
-//! (at most the batch size); what the answer does not fill is given back at once. An oversize
-//! answer (a server that returns more than asked) is never dropped: the extra tasks wait for
-//! slots to free and then run. A poll in flight is never abandoned (its answer may carry
+//! (at most the batch size) and hands the answer with those permits to the [`Intake`], which
+//! gives back what the answer does not fill and runs an oversize answer's extra tasks as slots
+//! free (never dropping them). A poll in flight is never abandoned (its answer may carry
 //! tasks the server has already marked IN_PROGRESS); it is bounded by the poll timeout plus
 //! the HTTP timeout.
 
@@ -14,11 +14,11 @@ use std::time::Duration;
 
 use actix::prelude::*;
 
-use crate::actors::executor::Executor;
-use crate::actors::messages::{Execute, LeasedTask, Tick};
+use crate::actors::intake::Intake;
+use crate::actors::messages::Tick;
 use crate::actors::{Pipeline, Stats};
 use crate::backoff::{ErrorBackoff, empty_queue_delay};
-use crate::client::{ClientError, ConductorClient, PollTarget};
+use crate::client::{ClientError, ConductorClient, ErrorChain, PollTarget};
 
 /// How a poll round ended.
 #[derive(Debug)]
@@ -40,19 +40,15 @@ pub(crate) struct Poller {
     pipeline: Arc<Pipeline>,
     client: ConductorClient,
     target: PollTarget,
-    executor: Addr<Executor>,
+    intake: Intake,
     empty_polls: u32,
     failed_polls: u32,
     error_backoff: ErrorBackoff,
 }
 
 impl Poller {
-    /// A poller for the worker behind `pipeline`, feeding `executor`.
-    pub(crate) fn new(
-        pipeline: Arc<Pipeline>,
-        client: ConductorClient,
-        executor: Addr<Executor>,
-    ) -> Self {
+    /// A poller for the worker behind `pipeline`, feeding its Executor through `intake`.
+    pub(crate) fn new(pipeline: Arc<Pipeline>, client: ConductorClient, intake: Intake) -> Self {
         let settings = &pipeline.settings;
         let target = client.poll_target(
             &settings.task_type,
@@ -62,7 +58,7 @@ impl Poller {
         Self {
             client,
             target,
-            executor,
+            intake,
             empty_polls: 0,
             failed_polls: 0,
             error_backoff: ErrorBackoff {
@@ -92,7 +88,7 @@ impl Poller {
                 self.failed_polls = self.failed_polls.saturating_add(1);
                 tracing::warn!(
                     task_type = %self.pipeline.settings.task_type,
-                    error = %err,
+                    error = %ErrorChain(&err),
                     retry_in = ?delay,
                     "poll failed"
                 );
@@ -139,7 +135,7 @@ impl Handler<Tick> for Poller {
             Arc::clone(&self.pipeline),
             self.client.clone(),
             self.target.clone(),
-            self.executor.clone(),
+            self.intake.clone(),
         );
         Box::pin(
             round
@@ -154,7 +150,7 @@ async fn poll_round(
     pipeline: Arc<Pipeline>,
     client: ConductorClient,
     target: PollTarget,
-    executor: Addr<Executor>,
+    intake: Intake,
 ) -> Round {
     if pipeline.stop_polling.is_cancelled() {
         return Round::Stopped;
@@ -192,43 +188,12 @@ async fn poll_round(
             return Round::Failed(err);
         }
     };
-    pipeline
-        .work_queued
-        .store(tasks.len() >= count, Ordering::Relaxed);
-    if tasks.is_empty() {
-        Stats::add(&pipeline.stats.empty_polls, 1);
-        return Round::Empty;
-    }
-    Stats::add(&pipeline.stats.tasks_polled, tasks.len() as u64);
-
-    let mut leased = Vec::with_capacity(tasks.len().min(count));
-    let mut oversize = Vec::new();
-    for task in tasks {
-        match permit.split(1) {
-            Some(slot) => leased.push(LeasedTask { task, permit: slot }),
-            None => oversize.push(task),
+    match intake.admit(tasks, permit).await {
+        Ok(0) => {
+            Stats::add(&pipeline.stats.empty_polls, 1);
+            Round::Empty
         }
+        Ok(_) => Round::Polled,
+        Err(_) => Round::Stopped,
     }
-    drop(permit); // gives back the slots the answer did not fill
-    if executor.send(Execute(leased)).await.is_err() {
-        tracing::error!("executor stopped; polled tasks are left to the server's timeout");
-        return Round::Stopped;
-    }
-    if !oversize.is_empty() {
-        tracing::warn!(
-            extra = oversize.len(),
-            asked = count,
-            "server answered with more tasks than asked for; running them as slots free"
-        );
-    }
-    for task in oversize {
-        let Ok(slot) = Arc::clone(slots).acquire_owned().await else {
-            return Round::Stopped;
-        };
-        let batch = vec![LeasedTask { task, permit: slot }];
-        if executor.send(Execute(batch)).await.is_err() {
-            return Round::Stopped;
-        }
-    }
-    Round::Polled
 }

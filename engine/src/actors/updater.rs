@@ -12,13 +12,14 @@
 //!
 //! **update-v2.** When enabled (the default) and the queue is known to have more work (the
 //! last poll came back full, or the last update-v2 brought a task), a result is posted to
-//! `/tasks/update-v2`, whose answer may carry the next task. On an empty queue the server holds
-//! an update-v2 answer for its single-poll wait, so then results go out with v1 at once. That task needs a slot: on a first post it inherits the
-//! finished task's own slot (so chaining keeps exactly `concurrency` tasks in flight); on a
-//! retry the updater tries to take a free one. With no slot, or while the host drains, the
-//! result is posted with v1. A server that lacks
-//! the endpoint (404/405) switches the worker to v1 for good, and the same result is re-posted
-//! with v1 at once.
+//! `/tasks/update-v2`, whose answer may carry the next task; it enters the Executor through the
+//! same [`Intake`] as polled tasks. On an empty queue the server holds an update-v2 answer for
+//! its single-poll wait, so then results go out with v1 at once. The next task needs a slot: on
+//! a first post it inherits the finished task's own slot (so chaining keeps exactly
+//! `concurrency` tasks in flight); on a retry the updater tries to take a free one. With no
+//! slot, or while the host drains, the result is posted with v1. A server that lacks the
+//! endpoint ([`ClientError::is_unsupported`]: 405, or a 404 from a missing route) switches the
+//! worker to v1 for good, and the same result is re-posted with v1 at once.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -27,10 +28,11 @@ use std::sync::atomic::Ordering;
 use actix::prelude::*;
 use tokio::sync::OwnedSemaphorePermit;
 
-use crate::actors::messages::{ConnectExecutor, Execute, LeasedTask, Post};
+use crate::actors::intake::Intake;
+use crate::actors::messages::Post;
 use crate::actors::{Pipeline, Stats};
 use crate::backoff::ErrorBackoff;
-use crate::client::{ClientError, ConductorClient};
+use crate::client::{ClientError, ConductorClient, ErrorChain};
 use crate::model::TaskResult;
 
 /// A result waiting to be posted.
@@ -62,15 +64,18 @@ pub(crate) struct Updater {
     in_flight: usize,
     max_in_flight: usize,
     backoff: ErrorBackoff,
-    executor: Option<Recipient<Execute>>,
+    /// Where the tasks update-v2 answers with go.
+    intake: Intake,
 }
 
 impl Updater {
-    /// An updater for the worker behind `pipeline`, posting up to `max_in_flight` at once.
+    /// An updater for the worker behind `pipeline`, posting up to `max_in_flight` at once and
+    /// handing the tasks update-v2 answers with to `intake`.
     pub(crate) fn new(
         pipeline: Arc<Pipeline>,
         client: ConductorClient,
         max_in_flight: usize,
+        intake: Intake,
     ) -> Self {
         let settings = &pipeline.settings;
         let backoff = ErrorBackoff {
@@ -83,29 +88,25 @@ impl Updater {
             in_flight: 0,
             max_in_flight: max_in_flight.max(1),
             backoff,
-            executor: None,
+            intake,
             pipeline,
         }
     }
 
     /// A slot for the task update-v2 may answer with, if v2 is on and the host is not
     /// draining: the finished task's own slot if it still holds it, else a free one.
-    fn slot_for_next_task(
-        &self,
-        pending: &mut Pending,
-    ) -> Option<(OwnedSemaphorePermit, Recipient<Execute>)> {
+    fn slot_for_next_task(&self, pending: &mut Pending) -> Option<(OwnedSemaphorePermit, Intake)> {
         if !self.pipeline.update_v2.load(Ordering::Relaxed)
             || !self.pipeline.work_queued.load(Ordering::Relaxed)
             || self.pipeline.stop_polling.is_cancelled()
         {
             return None;
         }
-        let executor = self.executor.clone()?;
         let slot = match pending.slot.take() {
             Some(slot) => slot,
             None => Arc::clone(&self.pipeline.slots).try_acquire_owned().ok()?,
         };
-        Some((slot, executor))
+        Some((slot, self.intake.clone()))
     }
 
     /// Starts posts while there is room.
@@ -162,7 +163,7 @@ impl Updater {
                 tracing::warn!(
                     task_id = %pending.result.task_id,
                     attempt = pending.attempts,
-                    error = %err,
+                    error = %ErrorChain(&err),
                     retry_in = ?delay,
                     "posting a result failed; will retry"
                 );
@@ -184,7 +185,7 @@ impl Updater {
             workflow_id = %pending.result.workflow_instance_id,
             status = ?pending.result.status,
             attempts = pending.attempts,
-            error = %err,
+            error = %ErrorChain(err),
             "result given up; the server will time the task out"
         );
         if let Some(hook) = &self.pipeline.on_give_up {
@@ -194,15 +195,16 @@ impl Updater {
 }
 
 /// Posts one result: with update-v2 when `next` holds a slot for the task it may bring back
-/// (which then goes straight to the executor), else with v1. When v2 brings no task the slot is
-/// freed; when it fails, the slot goes back to the result, to be settled like a v1 post.
+/// (which then goes through the intake to the executor), else with v1. When v2 brings no task
+/// the slot is freed; when it fails, the slot goes back to the result, to be settled like a v1
+/// post.
 async fn post(
     client: ConductorClient,
     mut pending: Pending,
-    next: Option<(OwnedSemaphorePermit, Recipient<Execute>)>,
+    next: Option<(OwnedSemaphorePermit, Intake)>,
     pipeline: Arc<Pipeline>,
 ) -> (Pending, Posted) {
-    let Some((slot, executor)) = next else {
+    let Some((slot, intake)) = next else {
         let posted = match client.update(&pending.result).await {
             Ok(()) => Posted::Taken,
             Err(err) => Posted::Failed(err),
@@ -210,24 +212,20 @@ async fn post(
         return (pending, posted);
     };
     let posted = match client.update_v2(&pending.result).await {
-        Ok(Some(task)) => {
-            pipeline.work_queued.store(true, Ordering::Relaxed);
-            Stats::add(&pipeline.stats.tasks_polled, 1);
-            let batch = vec![LeasedTask { task, permit: slot }];
-            if executor.send(Execute(batch)).await.is_err() {
-                tracing::error!("executor stopped; a task from update-v2 is left to the server");
-            }
-            Posted::Taken
-        }
-        Ok(None) => {
-            pipeline.work_queued.store(false, Ordering::Relaxed);
+        Ok(next_task) => {
+            // The result was taken whatever becomes of the next task (the intake logs a
+            // stopped executor).
+            let _ = intake.admit(next_task, slot).await;
             Posted::Taken
         }
         Err(err) => {
             pending.slot.get_or_insert(slot);
             if err.is_unsupported() {
                 if pipeline.update_v2.swap(false, Ordering::Relaxed) {
-                    tracing::info!(error = %err, "server has no update-v2; using v1 from now on");
+                    tracing::info!(
+                        error = %ErrorChain(&err),
+                        "server has no update-v2; using v1 from now on"
+                    );
                 }
                 Posted::V2Unsupported
             } else {
@@ -254,13 +252,5 @@ impl Handler<Post> for Updater {
             });
         }
         self.dispatch(ctx);
-    }
-}
-
-impl Handler<ConnectExecutor> for Updater {
-    type Result = ();
-
-    fn handle(&mut self, ConnectExecutor(executor): ConnectExecutor, _: &mut Self::Context) {
-        self.executor = Some(executor);
     }
 }

@@ -4,7 +4,7 @@
 //! without `/token` (404: Conductor OSS) turns auth off. One token serves every client of a
 //! host; refreshes are single-flight.
 
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -15,26 +15,21 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde::{Deserialize, Serialize};
 
-use crate::client::ClientError;
+use crate::client::{ClientError, ErrorBody};
+
+/// The route tokens are minted at, as named in errors.
+const TOKEN_ROUTE: &str = "/token";
 
 /// How long a token is used before it is refreshed (the SDKs use 45 minutes too).
 const TOKEN_TTL: Duration = Duration::from_secs(45 * 60);
 
 /// The Orkes error codes that mean "get a new token and try again".
 pub(crate) fn is_token_error(body: &[u8]) -> bool {
-    #[derive(Deserialize)]
-    struct Body {
-        error: Option<String>,
-        code: Option<String>,
-    }
-    serde_json::from_slice::<Body>(body)
-        .map(|b| {
-            [b.error, b.code]
-                .into_iter()
-                .flatten()
-                .any(|code| code == "EXPIRED_TOKEN" || code == "INVALID_TOKEN")
-        })
-        .unwrap_or(false)
+    let body = ErrorBody::parse(body);
+    [body.error, body.code]
+        .into_iter()
+        .flatten()
+        .any(|code| code == "EXPIRED_TOKEN" || code == "INVALID_TOKEN")
 }
 
 /// A token, the key and secret it is minted from, and when it was minted.
@@ -150,14 +145,15 @@ impl TokenSource {
             key_id: &self.key_id,
             key_secret: &self.key_secret,
         })
-        .map_err(|err| ClientError::Encode(err.to_string()))?;
+        .map_err(ClientError::encode)?;
+        let uri = format!("{base}{TOKEN_ROUTE}");
         let request = Request::builder()
             .method(Method::POST)
-            .uri(format!("{base}/token"))
+            .uri(&uri)
             .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
             .header(ACCEPT, HeaderValue::from_static("application/json"))
             .body(Full::new(Bytes::from(body)))
-            .map_err(|err| ClientError::Request(err.to_string()))?;
+            .map_err(|err| ClientError::request(uri, err))?;
         let (status, body) = tokio::time::timeout(deadline, async {
             let response = http.request(request).await?;
             let status = response.status();
@@ -165,7 +161,7 @@ impl TokenSource {
                 .into_body()
                 .collect()
                 .await
-                .map_err(|err| ClientError::Transport(err.to_string()))?
+                .map_err(ClientError::transport)?
                 .to_bytes();
             Ok::<_, ClientError>((status, body))
         })
@@ -179,15 +175,24 @@ impl TokenSource {
             return Ok(None);
         }
         if !status.is_success() {
-            return Err(ClientError::Auth(format!(
-                "minting a token failed with {status}: {}",
-                String::from_utf8_lossy(&body[..body.len().min(512)])
-            )));
+            return Err(ClientError::Auth {
+                reason: "the token endpoint refused to mint a token",
+                source: Some(Arc::new(ClientError::status(
+                    status.as_u16(),
+                    TOKEN_ROUTE,
+                    &body,
+                ))),
+            });
         }
-        let token = serde_json::from_slice::<TokenResponse>(&body)
-            .map_err(|err| ClientError::Auth(format!("the token answer did not decode: {err}")))?;
-        let header = HeaderValue::from_str(&token.token)
-            .map_err(|_| ClientError::Auth("the server's token is not a valid header".into()))?;
+        let token =
+            serde_json::from_slice::<TokenResponse>(&body).map_err(|err| ClientError::Auth {
+                reason: "the token answer did not decode",
+                source: Some(Arc::new(err)),
+            })?;
+        let header = HeaderValue::from_str(&token.token).map_err(|err| ClientError::Auth {
+            reason: "the server's token is not a valid header",
+            source: Some(Arc::new(err)),
+        })?;
         state.generation += 1;
         state.token = Some((header.clone(), Instant::now()));
         Ok(Some(UsedToken {

@@ -20,10 +20,11 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 
-use crate::model::{ErrorResponse, Task, TaskResult};
+use crate::model::{Task, TaskResult};
 
 pub(crate) use auth::TokenSource;
-pub use error::ClientError;
+pub(crate) use error::ErrorChain;
+pub use error::{ClientError, ErrorBody};
 
 /// Characters escaped in a path segment or query value.
 const COMPONENT: &AsciiSet = &CONTROLS
@@ -51,8 +52,10 @@ const TEXT: HeaderValue = HeaderValue::from_static("text/plain");
 /// Orkes' auth header (no "Bearer" prefix).
 const AUTHORIZATION_HEADER: &str = "x-authorization";
 
-/// How much of an error body is kept for the error message.
-const ERROR_BODY_LIMIT: usize = 4096;
+/// The routes called, as named in [`ClientError::Status`].
+const UPDATE_ROUTE: &str = "/tasks";
+const UPDATE_V2_ROUTE: &str = "/tasks/update-v2";
+const POLL_ROUTE: &str = "/tasks/poll/batch";
 
 /// The settings a client is built with.
 #[derive(Debug, Clone)]
@@ -116,14 +119,14 @@ impl ConductorClient {
             .build(connector);
         let base = settings.base_url.trim_end_matches('/');
         let uri = |path: &str| {
-            format!("{base}{path}")
-                .parse::<Uri>()
-                .map_err(|err| ClientError::Request(format!("{base}{path}: {err}")))
+            let uri = format!("{base}{path}");
+            uri.parse::<Uri>()
+                .map_err(|err| ClientError::request(uri, err))
         };
         Ok(Self {
             http,
-            update_uri: uri("/tasks")?,
-            update_v2_uri: uri("/tasks/update-v2")?,
+            update_uri: uri(UPDATE_ROUTE)?,
+            update_v2_uri: uri(UPDATE_V2_ROUTE)?,
             base: Arc::from(base),
             http_timeout: settings.http_timeout,
             buffers: Arc::new(Mutex::new(Vec::new())),
@@ -139,7 +142,7 @@ impl ConductorClient {
         domain: Option<&str>,
     ) -> PollTarget {
         let mut prefix = format!(
-            "{}/tasks/poll/batch/{}?workerid={}",
+            "{}{POLL_ROUTE}/{}?workerid={}",
             self.base,
             utf8_percent_encode(task_type, COMPONENT),
             utf8_percent_encode(worker_id, COMPONENT),
@@ -173,7 +176,7 @@ impl ConductorClient {
                 self.send(Method::GET, uri, None, JSON, &mut buffers.body, deadline)
                     .await
             }
-            Err(err) => Err(ClientError::Request(format!("{url}: {err}"))),
+            Err(err) => Err(ClientError::request(url, err)),
         };
         let decoded = outcome.and_then(|status| decode_poll(status, &mut buffers));
         self.return_buffers(buffers);
@@ -182,18 +185,20 @@ impl ConductorClient {
 
     /// Posts a result with `POST /tasks` (v1).
     pub(crate) async fn update(&self, result: &TaskResult) -> Result<(), ClientError> {
-        self.post_result(&self.update_uri, result, TEXT)
+        self.post_result(&self.update_uri, UPDATE_ROUTE, result, TEXT)
             .await
             .map(|_| ())
     }
 
     /// Posts a result with `POST /tasks/update-v2`, which may answer with the next task of the
     /// same type (200) or with nothing (204). A server without update-v2 answers 404 or 405
-    /// ([`ClientError::is_unsupported`]). A 200 whose body does not decode still means the
+    /// ([`ClientError::is_unsupported`] tells a missing route from an unknown task). A 200 whose body does not decode still means the
     /// result was taken: that is reported as `Ok(None)` and logged, since the next task it
     /// carried can only be left to the server's response timeout.
     pub(crate) async fn update_v2(&self, result: &TaskResult) -> Result<Option<Task>, ClientError> {
-        let (status, mut body) = self.post_result(&self.update_v2_uri, result, JSON).await?;
+        let (status, mut body) = self
+            .post_result(&self.update_v2_uri, UPDATE_V2_ROUTE, result, JSON)
+            .await?;
         if status == StatusCode::NO_CONTENT || body.iter().all(u8::is_ascii_whitespace) {
             return Ok(None);
         }
@@ -213,11 +218,11 @@ impl ConductorClient {
     async fn post_result(
         &self,
         uri: &Uri,
+        route: &'static str,
         result: &TaskResult,
         accept: HeaderValue,
     ) -> Result<(StatusCode, Vec<u8>), ClientError> {
-        let body =
-            serde_json::to_vec(result).map_err(|err| ClientError::Encode(err.to_string()))?;
+        let body = serde_json::to_vec(result).map_err(ClientError::encode)?;
         let mut answer = Vec::new();
         let status = self
             .send(
@@ -232,7 +237,7 @@ impl ConductorClient {
         if status.is_success() {
             Ok((status, answer))
         } else {
-            Err(status_error(status, &answer))
+            Err(ClientError::status(status.as_u16(), route, &answer))
         }
     }
 
@@ -269,7 +274,7 @@ impl ConductorClient {
             }
             let request = request
                 .body(Full::new(body.clone().unwrap_or_default()))
-                .map_err(|err| ClientError::Request(err.to_string()))?;
+                .map_err(|err| ClientError::request(uri.to_string(), err))?;
             answer.clear();
             let status = tokio::time::timeout(deadline, async {
                 let response = self.http.request(request).await?;
@@ -313,7 +318,7 @@ async fn read_body(
     buffer: &mut Vec<u8>,
 ) -> Result<(), ClientError> {
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|err| ClientError::Transport(err.to_string()))?;
+        let frame = frame.map_err(ClientError::transport)?;
         if let Some(data) = frame.data_ref() {
             buffer.extend_from_slice(data);
         }
@@ -327,22 +332,13 @@ fn decode_poll(status: StatusCode, buffers: &mut DecodeBuffers) -> Result<Vec<Ta
         StatusCode::OK if buffers.body.iter().all(u8::is_ascii_whitespace) => Ok(Vec::new()),
         StatusCode::OK => {
             simd_json::serde::from_slice_with_buffers(&mut buffers.body, &mut buffers.simd)
-                .map_err(|err| ClientError::Decode(err.to_string()))
+                .map_err(ClientError::decode)
         }
-        other => Err(status_error(other, &buffers.body)),
-    }
-}
-
-/// A non-2xx answer as an error, with the server's message when its body is an ErrorResponse.
-fn status_error(status: StatusCode, body: &[u8]) -> ClientError {
-    let body = &body[..body.len().min(ERROR_BODY_LIMIT)];
-    let message = serde_json::from_slice::<ErrorResponse>(body)
-        .ok()
-        .and_then(|err| err.message.or(err.error))
-        .unwrap_or_else(|| String::from_utf8_lossy(body).into_owned());
-    ClientError::Status {
-        status: status.as_u16(),
-        message,
+        other => Err(ClientError::status(
+            other.as_u16(),
+            POLL_ROUTE,
+            &buffers.body,
+        )),
     }
 }
 
@@ -375,13 +371,13 @@ mod tests {
     #[test]
     fn error_bodies_yield_the_server_message() {
         let body = br#"{"status":404,"message":"No such task found by id: x","retryable":false}"#;
-        let err = status_error(StatusCode::NOT_FOUND, body);
+        let err = ClientError::status(404, UPDATE_V2_ROUTE, body);
         assert_eq!(
             err.to_string(),
             "server answered 404: No such task found by id: x"
         );
         assert!(!err.is_retryable());
-        let plain = status_error(StatusCode::BAD_GATEWAY, b"upstream down");
+        let plain = ClientError::status(502, UPDATE_ROUTE, b"upstream down");
         assert!(plain.is_retryable());
         assert!(plain.to_string().contains("upstream down"));
     }

@@ -6,6 +6,7 @@ use crate::actors::{Pipeline, Stats};
 
 /// A snapshot of every worker of a running host.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct HostStatus {
     /// One entry per worker running in this process, in the order they were added (empty in
     /// the parent of a process-placed host: each child reports its own).
@@ -16,6 +17,7 @@ pub struct HostStatus {
 
 /// One worker process of a process-placed host.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ProcessStatus {
     /// The task type the process runs.
     pub task_type: String,
@@ -58,6 +60,7 @@ pub struct WorkerStatus {
 }
 
 impl WorkerStatus {
+    /// A snapshot of the worker behind `pipeline`.
     pub(crate) fn of(pipeline: &Pipeline) -> Self {
         let stats = &pipeline.stats;
         Self {
@@ -80,6 +83,7 @@ impl WorkerStatus {
 
 /// How a shutdown ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ShutdownReport {
     /// Whether every task finished and every result was delivered within the grace period.
     pub clean: bool,

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
-use crate::host::{HostError, ProcessStatus, ShutdownReport};
+use crate::host::{HostError, HostHandle, ProcessStatus, ShutdownReport};
 
 /// The variable that tells a child process which worker it runs.
 pub(crate) const CHILD_ENV: &str = "BATON_WORKER_PROCESS";
@@ -32,14 +32,18 @@ const EXIT_MARGIN: Duration = Duration::from_secs(5);
 
 /// The worker index this process runs, when it is a child of a process-placed host.
 pub(crate) fn child_index() -> Result<Option<usize>, HostError> {
-    match std::env::var(CHILD_ENV) {
-        Err(_) => Ok(None),
-        Ok(value) => value.parse().map(Some).map_err(|_| {
-            HostError::Start(std::io::Error::other(format!(
-                "{CHILD_ENV}={value:?} is not a worker index"
-            )))
-        }),
-    }
+    let Some(value) = std::env::var_os(CHILD_ENV) else {
+        return Ok(None);
+    };
+    parse_child_index(&value.to_string_lossy()).map(Some)
+}
+
+/// A `BATON_WORKER_PROCESS` value as a worker index.
+fn parse_child_index(value: &str) -> Result<usize, HostError> {
+    value.parse().map_err(|_| HostError::WorkerProcessVariable {
+        variable: CHILD_ENV,
+        value: value.to_owned(),
+    })
 }
 
 /// In a child: cancels `shutdown` when the parent closes our stdin (or dies).
@@ -54,7 +58,7 @@ pub(crate) fn watch_parent(shutdown: CancellationToken) -> Result<(), HostError>
             shutdown.cancel();
         })
         .map(|_| ())
-        .map_err(HostError::Start)
+        .map_err(HostError::thread("baton-parent-watch"))
 }
 
 /// One supervised child.
@@ -131,19 +135,13 @@ fn spawn_child(index: usize) -> std::io::Result<Child> {
         .spawn()
 }
 
-/// The parent side: what the host handle needs to watch and stop the children.
-pub(crate) struct Children {
-    pub(crate) status: Arc<Mutex<Vec<ProcessStatus>>>,
-    pub(crate) done: oneshot::Receiver<ShutdownReport>,
-    pub(crate) thread: thread::JoinHandle<()>,
-}
-
-/// Starts one child per task type and a supervisor thread that runs until `shutdown`.
+/// Starts one child per task type and a supervisor thread that runs until `shutdown`; returns
+/// the handle that watches and stops them.
 pub(crate) fn start_children(
     task_types: Vec<String>,
     grace: Duration,
     shutdown: CancellationToken,
-) -> Result<Children, HostError> {
+) -> Result<HostHandle, HostError> {
     let mut supervised: Vec<Supervised> = task_types
         .into_iter()
         .enumerate()
@@ -165,10 +163,11 @@ pub(crate) fn start_children(
     ));
     let (done_tx, done) = oneshot::channel();
     let shared = Arc::clone(&status);
+    let supervisor_shutdown = shutdown.clone();
     let thread = thread::Builder::new()
         .name("baton-supervisor".into())
         .spawn(move || {
-            while !shutdown.is_cancelled() {
+            while !supervisor_shutdown.is_cancelled() {
                 for child in &mut supervised {
                     child.supervise();
                 }
@@ -178,12 +177,8 @@ pub(crate) fn start_children(
             }
             let _ = done_tx.send(stop_children(&mut supervised, grace));
         })
-        .map_err(HostError::Start)?;
-    Ok(Children {
-        status,
-        done,
-        thread,
-    })
+        .map_err(HostError::thread("baton-supervisor"))?;
+    Ok(HostHandle::processes(status, shutdown, done, thread))
 }
 
 /// Closes every child's stdin (they drain and exit), waits up to `grace` plus a margin, and
@@ -218,5 +213,23 @@ fn stop_children(supervised: &mut [Supervised], grace: Duration) -> ShutdownRepo
     ShutdownReport {
         clean,
         workers: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bad_worker_process_variable_is_its_own_error() {
+        assert_eq!(parse_child_index("3").ok(), Some(3));
+        for bad in ["", "one", "-1"] {
+            match parse_child_index(bad) {
+                Err(err @ HostError::WorkerProcessVariable { .. }) => {
+                    assert!(err.to_string().contains(CHILD_ENV), "{err}");
+                }
+                other => panic!("{bad:?} parsed as {other:?}"),
+            }
+        }
     }
 }

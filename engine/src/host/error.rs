@@ -1,0 +1,87 @@
+//! [`HostError`]: why a host could not be built or started, one variant per cause.
+
+use crate::client::ClientError;
+use crate::config::ConfigError;
+
+/// Why a host could not be built or started.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HostError {
+    /// A configuration value is invalid (the error names the key and its source).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The host has no workers.
+    #[error("the host has no workers")]
+    NoWorkers,
+    /// [`WorkerHostBuilder::arbiters`](crate::WorkerHostBuilder::arbiters) was given a count
+    /// outside `1..=max`.
+    #[error("arbiters must be between 1 and {max}, got {arbiters}")]
+    Arbiters {
+        /// The count given.
+        arbiters: usize,
+        /// The largest count allowed.
+        max: usize,
+    },
+    /// [`WorkerHostBuilder::update_concurrency`](crate::WorkerHostBuilder::update_concurrency)
+    /// was given a count outside `1..=max`.
+    #[error("update_concurrency must be between 1 and {max}, got {posts}")]
+    UpdateConcurrency {
+        /// The count given.
+        posts: usize,
+        /// The largest count allowed.
+        max: usize,
+    },
+    /// The server URL does not make valid request URIs.
+    #[error("invalid server URL: {0}")]
+    ServerUrl(#[source] ClientError),
+    /// A thread the host needs (its actix System, a blocking worker's pool, the process
+    /// supervisor, a child's parent watch) could not be started.
+    #[error("could not start the {thread} thread: {source}")]
+    Thread {
+        /// Which thread.
+        thread: String,
+        /// The operating system's answer.
+        #[source]
+        source: std::io::Error,
+    },
+    /// [`WorkerHost::run`](crate::WorkerHost::run) could not build its runtime.
+    #[error("could not start the runtime that waits for shutdown signals: {0}")]
+    Runtime(#[source] std::io::Error),
+    /// Signal handlers could not be installed.
+    #[error("could not listen for shutdown signals: {0}")]
+    Signals(#[source] std::io::Error),
+    /// `run()` was called from inside an async runtime, where it would block a runtime thread.
+    #[error(
+        "WorkerHost::run blocks and cannot be called inside an async runtime; \
+         use start(), ShutdownSignal and HostHandle::shutdown_async instead"
+    )]
+    InsideRuntime,
+    /// `BATON_WORKER_PROCESS` (set by a process-placed host for its children) is not a worker
+    /// index.
+    #[error("{variable}={value:?} is not a worker index")]
+    WorkerProcessVariable {
+        /// The variable's name.
+        variable: &'static str,
+        /// Its value (lossily decoded).
+        value: String,
+    },
+    /// `BATON_WORKER_PROCESS` names a worker the host does not have: the child built a
+    /// different host than its parent.
+    #[error("{variable}={index} but the host has {workers} workers")]
+    WorkerProcessIndex {
+        /// The variable's name.
+        variable: &'static str,
+        /// The index it holds.
+        index: usize,
+        /// How many workers the host has.
+        workers: usize,
+    },
+}
+
+impl HostError {
+    /// A thread named `thread` could not be started.
+    pub(crate) fn thread(thread: impl Into<String>) -> impl FnOnce(std::io::Error) -> Self {
+        let thread = thread.into();
+        move |source| Self::Thread { thread, source }
+    }
+}

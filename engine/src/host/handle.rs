@@ -1,0 +1,148 @@
+//! [`HostHandle`]: watches and controls a running host (status, pause and resume, shutdown).
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread;
+
+use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
+
+use crate::actors::Pipeline;
+use crate::host::{HostStatus, ProcessStatus, ShutdownReport, WorkerStatus};
+
+/// Controls a running host. Dropping it shuts the host down (without waiting).
+#[derive(Debug)]
+pub struct HostHandle {
+    pipelines: Vec<Arc<Pipeline>>,
+    /// With process placement: the children, as the supervisor last saw them.
+    processes: Option<Arc<Mutex<Vec<ProcessStatus>>>>,
+    shutdown: CancellationToken,
+    done: Option<oneshot::Receiver<ShutdownReport>>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl HostHandle {
+    /// A handle on workers running in this process: `thread` runs them and sends the drain's
+    /// report on `done` once `shutdown` is cancelled.
+    pub(crate) fn threads(
+        pipelines: Vec<Arc<Pipeline>>,
+        shutdown: CancellationToken,
+        done: oneshot::Receiver<ShutdownReport>,
+        thread: thread::JoinHandle<()>,
+    ) -> Self {
+        Self {
+            pipelines,
+            processes: None,
+            shutdown,
+            done: Some(done),
+            thread: Some(thread),
+        }
+    }
+
+    /// A handle on supervised worker processes: `thread` supervises them and sends the report
+    /// on `done` once `shutdown` is cancelled.
+    pub(crate) fn processes(
+        processes: Arc<Mutex<Vec<ProcessStatus>>>,
+        shutdown: CancellationToken,
+        done: oneshot::Receiver<ShutdownReport>,
+        thread: thread::JoinHandle<()>,
+    ) -> Self {
+        Self {
+            pipelines: Vec::new(),
+            processes: Some(processes),
+            shutdown,
+            done: Some(done),
+            thread: Some(thread),
+        }
+    }
+
+    /// A snapshot of every worker.
+    pub fn status(&self) -> HostStatus {
+        let processes = match &self.processes {
+            Some(processes) => processes
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone(),
+            None => Vec::new(),
+        };
+        HostStatus {
+            workers: self.pipelines.iter().map(|p| WorkerStatus::of(p)).collect(),
+            processes,
+        }
+    }
+
+    /// Pauses polling for every worker of `task_type` in this process (tasks in hand still
+    /// finish). Returns how many workers were paused.
+    pub fn pause(&self, task_type: &str) -> usize {
+        self.set_paused(task_type, true)
+    }
+
+    /// Resumes polling for every worker of `task_type`. Returns how many were resumed.
+    pub fn resume(&self, task_type: &str) -> usize {
+        self.set_paused(task_type, false)
+    }
+
+    fn set_paused(&self, task_type: &str, paused: bool) -> usize {
+        self.pipelines
+            .iter()
+            .filter(|p| p.settings.task_type == task_type)
+            .inspect(|p| p.paused.store(paused, Ordering::Relaxed))
+            .count()
+    }
+
+    /// Drains and stops the host; blocks until done (at most the shutdown grace period, plus
+    /// the longest poll in flight).
+    pub fn shutdown(mut self) -> ShutdownReport {
+        self.request_shutdown();
+        let report = match self.done.take().map(oneshot::Receiver::blocking_recv) {
+            Some(Ok(report)) => report,
+            _ => self.lost_report(),
+        };
+        self.join();
+        report
+    }
+
+    /// Drains and stops the host, from async code.
+    pub async fn shutdown_async(mut self) -> ShutdownReport {
+        self.request_shutdown();
+        let report = match self.done.take() {
+            Some(done) => done.await.ok(),
+            None => None,
+        };
+        let report = report.unwrap_or_else(|| self.lost_report());
+        // The host thread only stops its arbiters now; joining it takes milliseconds.
+        if let Some(thread) = self.thread.take() {
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
+        report
+    }
+
+    /// Cancelled once a shutdown has been asked for (by this handle or its drop).
+    pub(crate) fn shutdown_requested(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    fn request_shutdown(&mut self) {
+        self.shutdown.cancel();
+    }
+
+    fn join(&mut self) {
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+
+    /// The report when the host thread died without sending one.
+    fn lost_report(&self) -> ShutdownReport {
+        ShutdownReport {
+            clean: false,
+            workers: self.status().workers,
+        }
+    }
+}
+
+impl Drop for HostHandle {
+    fn drop(&mut self) {
+        self.request_shutdown();
+    }
+}

@@ -1,0 +1,163 @@
+//! Where a host's workers run: [`Placement::Threads`] puts every worker's actors on arbiter
+//! threads of this process (this module); [`Placement::Processes`] gives each worker an OS
+//! process of its own, supervised by this one (`process.rs`).
+//!
+//! With threads, the host runs its own actix System on a thread of its own, with `arbiters`
+//! arbiters; each worker's three actors share one arbiter and workers are spread over the
+//! arbiters round-robin. Each arbiter has its own [`ConductorClient`], because a pooled
+//! connection is driven by the runtime that opened it.
+
+pub(crate) mod process;
+
+use std::sync::Arc;
+use std::thread;
+
+use actix::{Arbiter, System};
+use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
+
+use crate::actors::{self, Pipeline, PipelineParts};
+use crate::client::{ClientSettings, ConductorClient, TokenSource};
+use crate::host::shutdown::drain;
+use crate::host::{HostError, HostHandle, ShutdownReport, WorkerHost};
+use crate::pool::BlockingPool;
+
+/// Where a host runs its workers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Placement {
+    /// All workers in this process, their actors on arbiter threads (the default).
+    #[default]
+    Threads,
+    /// Each worker in an OS process of its own, supervised by this one: the program is run
+    /// again once per worker (so it must build the same host on every run), the child runs
+    /// only its worker, and a child that dies is restarted with backoff.
+    Processes,
+}
+
+/// Runs every worker of `host` in this process, on arbiter threads, until `shutdown`.
+pub(crate) fn start_threads(
+    host: WorkerHost,
+    shutdown: CancellationToken,
+) -> Result<HostHandle, HostError> {
+    let stop_polling = CancellationToken::new();
+    let grace = host.grace();
+    let pipelines: Vec<Arc<Pipeline>> = host
+        .workers
+        .iter()
+        .map(|(_, settings)| {
+            Arc::new(Pipeline::new(
+                settings.clone(),
+                stop_polling.child_token(),
+                host.on_give_up.clone(),
+                host.update_v2,
+            ))
+        })
+        .collect();
+    let plan = ArbiterPlan::plan(&host, &pipelines)?;
+
+    let (started_tx, started_rx) = std::sync::mpsc::channel();
+    let (done_tx, done_rx) = oneshot::channel::<ShutdownReport>();
+    let shutdown_requested = shutdown.clone();
+    let drained = pipelines.clone();
+    let thread = thread::Builder::new()
+        .name("baton-host".into())
+        .spawn(move || {
+            let system = System::new();
+            let arbiters = system.block_on(async move {
+                let arbiters = plan.start();
+                let _ = started_tx.send(());
+                // Wait for a shutdown request (or the handle being dropped).
+                shutdown_requested.cancelled().await;
+                stop_polling.cancel();
+                let report = drain(&drained, grace).await;
+                let _ = done_tx.send(report);
+                arbiters
+            });
+            for arbiter in arbiters {
+                arbiter.stop();
+                let _ = arbiter.join();
+            }
+        })
+        .map_err(HostError::thread("baton-host"))?;
+    // The plan starts within milliseconds; waiting keeps `status()` meaningful at once.
+    let _ = started_rx.recv();
+    Ok(HostHandle::threads(pipelines, shutdown, done_rx, thread))
+}
+
+/// Which arbiter runs which worker, and with which client.
+struct ArbiterPlan {
+    arbiters: usize,
+    /// Every worker's actor parts; worker `i` runs on arbiter `i % arbiters`.
+    workers: Vec<PipelineParts>,
+}
+
+impl ArbiterPlan {
+    /// Spreads the workers round-robin over the arbiters, starts blocking workers' pools and
+    /// makes one connection pool per arbiter, sized to keep every connection its workers use
+    /// at once.
+    fn plan(host: &WorkerHost, pipelines: &[Arc<Pipeline>]) -> Result<Self, HostError> {
+        let arbiters = host.arbiters;
+        // Each worker uses one connection to poll and one per post in flight.
+        let posts: Vec<usize> = host
+            .workers
+            .iter()
+            .map(|(_, settings)| host.update_concurrency.min(settings.concurrency))
+            .collect();
+        let mut connections = vec![0usize; arbiters];
+        for (index, posts) in posts.iter().enumerate() {
+            connections[index % arbiters] += 1 + posts;
+        }
+        // One token for the whole host.
+        let auth = host
+            .server
+            .auth
+            .as_ref()
+            .map(|(key, secret)| Arc::new(TokenSource::new(key.clone(), secret.clone())));
+        let clients: Vec<ConductorClient> = connections
+            .into_iter()
+            .map(|max_idle_connections| {
+                ConductorClient::new(&ClientSettings {
+                    base_url: host.server.base_url.clone(),
+                    http_timeout: host.server.http_timeout,
+                    max_idle_connections,
+                    auth: auth.clone(),
+                })
+            })
+            .collect::<Result<_, _>>()
+            .map_err(HostError::ServerUrl)?;
+        let mut workers = Vec::with_capacity(host.workers.len());
+        for (index, (((spec, settings), pipeline), posts)) in
+            host.workers.iter().zip(pipelines).zip(posts).enumerate()
+        {
+            let pool = if spec.blocking {
+                let pool = BlockingPool::start(&settings.task_type, settings.concurrency).map_err(
+                    HostError::thread(format!("blocking pool of worker {:?}", settings.task_type)),
+                )?;
+                Some(Arc::new(pool))
+            } else {
+                None
+            };
+            workers.push(PipelineParts {
+                spec: Arc::clone(spec),
+                pipeline: Arc::clone(pipeline),
+                pool,
+                client: clients[index % arbiters].clone(),
+                posts,
+            });
+        }
+        Ok(Self { arbiters, workers })
+    }
+
+    /// Starts the arbiters and every worker's actors on them. Must run inside the System.
+    fn start(self) -> Vec<Arbiter> {
+        let arbiters: Vec<Arbiter> = (0..self.arbiters).map(|_| Arbiter::new()).collect();
+        for (index, parts) in self.workers.into_iter().enumerate() {
+            let arbiter = &arbiters[index % self.arbiters];
+            if !arbiter.spawn_fn(move || actors::start(parts)) {
+                tracing::error!(index, "an arbiter stopped before its worker could start");
+            }
+        }
+        arbiters
+    }
+}
