@@ -7,6 +7,8 @@
 
 mod auth;
 mod error;
+pub(crate) mod connect;
+pub(crate) mod tls;
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;

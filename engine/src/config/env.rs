@@ -13,13 +13,34 @@ pub(crate) const AUTH_KEY_VAR: &str = "CONDUCTOR_AUTH_KEY";
 pub(crate) const AUTH_SECRET_VAR: &str = "CONDUCTOR_AUTH_SECRET";
 /// The HTTP request timeout in milliseconds.
 pub(crate) const HTTP_TIMEOUT_VAR: &str = "CONDUCTOR_HTTP_TIMEOUT_MS";
+/// A PEM file of CA certificates trusted beside the system's.
+pub(crate) const TLS_CA_FILE_VAR: &str = "CONDUCTOR_TLS_CA_FILE";
+/// The PEM client certificate (chain) for mutual TLS.
+pub(crate) const TLS_CLIENT_CERT_VAR: &str = "CONDUCTOR_TLS_CLIENT_CERT";
+/// The PEM private key of the client certificate.
+pub(crate) const TLS_CLIENT_KEY_VAR: &str = "CONDUCTOR_TLS_CLIENT_KEY";
 
 /// The server variables, in the order they are reported.
-pub(crate) const SERVER_VARS: [&str; 4] = [
+pub(crate) const SERVER_VARS: [&str; 7] = [
     SERVER_URL_VAR,
     AUTH_KEY_VAR,
     AUTH_SECRET_VAR,
     HTTP_TIMEOUT_VAR,
+    TLS_CA_FILE_VAR,
+    TLS_CLIENT_CERT_VAR,
+    TLS_CLIENT_KEY_VAR,
+];
+
+/// The proxy variables, read as curl reads them: for each scheme the upper-case name first.
+pub(crate) const PROXY_VARS: [&str; 8] = [
+    "ALL_PROXY",
+    "all_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "NO_PROXY",
+    "no_proxy",
 ];
 
 const DOTTED_PREFIX: &str = "conductor.worker.";

@@ -51,6 +51,21 @@ pub enum ConfigError {
         /// The worker's task type.
         task_type: String,
     },
+    /// A TLS file (CA, client certificate or key) cannot be read or holds nothing usable.
+    #[error("TLS file {} for `{key}` (from {origin}) is not usable: {reason}", path.display())]
+    TlsFile {
+        /// The setting: `tls_ca_file`, `tls_client_cert` or `tls_client_key`.
+        key: &'static str,
+        /// Who named the file.
+        origin: Source,
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The TLS library refused its own configuration (a bug, please report it).
+    #[error("TLS could not be set up: {0}")]
+    Tls(String),
     /// A worker.ini that was named explicitly does not exist.
     #[error("config file {} (named by {named_by}) does not exist", path.display())]
     FileNotFound {

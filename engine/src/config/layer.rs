@@ -43,6 +43,11 @@ impl<K: Copy + Eq> Layer<K> {
         });
     }
 
+    /// Whether this layer sets `key`.
+    pub(crate) fn contains(&self, key: K) -> bool {
+        self.entries.iter().any(|e| e.key == key)
+    }
+
     /// The value this layer gives for `key`, with its provenance.
     fn get(&self, key: K) -> Option<Found> {
         let entry = self.entries.iter().find(|e| e.key == key)?;

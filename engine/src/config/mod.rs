@@ -48,7 +48,8 @@ pub use options::{ServerOptions, WorkerOptions};
 pub use property::{WORKER_PROPERTIES, worker_properties_table};
 pub use resolve::DEFAULT_SERVER_URL;
 pub use settings::{
-    Provenance, ServerProvenance, ServerSettings, Source, WorkerSettings, default_worker_id,
+    ClientIdentity, Provenance, ProxySettings, ServerProvenance, ServerSettings, Source,
+    TlsSettings, WorkerSettings, default_worker_id,
 };
 pub use sources::{ConfigSources, DEFAULT_CONFIG_FILE};
 

@@ -3,6 +3,7 @@
 //! written back as strings and validated exactly like theirs.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use super::layer::Layer;
@@ -70,6 +71,12 @@ pub struct ServerOptions {
     pub auth_secret: Option<String>,
     /// Timeout of each HTTP request (whole milliseconds, more than 0).
     pub http_timeout: Option<Duration>,
+    /// A PEM file of CA certificates trusted beside the system's.
+    pub tls_ca_file: Option<PathBuf>,
+    /// A PEM client certificate for mutual TLS (give the key too).
+    pub tls_client_cert: Option<PathBuf>,
+    /// The client certificate's PEM private key (give the certificate too).
+    pub tls_client_key: Option<PathBuf>,
 }
 
 impl ServerOptions {
@@ -94,6 +101,25 @@ impl ServerOptions {
         self.http_timeout = Some(timeout);
         self
     }
+
+    /// Trusts the CA certificates of a PEM file beside the system's.
+    #[must_use]
+    pub fn with_tls_ca_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.tls_ca_file = Some(path.into());
+        self
+    }
+
+    /// Presents a client certificate (PEM chain and PEM private key) for mutual TLS.
+    #[must_use]
+    pub fn with_tls_client_identity(
+        mut self,
+        cert: impl Into<PathBuf>,
+        key: impl Into<PathBuf>,
+    ) -> Self {
+        self.tls_client_cert = Some(cert.into());
+        self.tls_client_key = Some(key.into());
+        self
+    }
 }
 
 impl fmt::Debug for ServerOptions {
@@ -106,6 +132,9 @@ impl fmt::Debug for ServerOptions {
                 &self.auth_secret.as_ref().map(|_| "<redacted>"),
             )
             .field("http_timeout", &self.http_timeout)
+            .field("tls_ca_file", &self.tls_ca_file)
+            .field("tls_client_cert", &self.tls_client_cert)
+            .field("tls_client_key", &self.tls_client_key)
             .finish()
     }
 }

@@ -1,13 +1,21 @@
 //! Resolution: the layers of one worker or of the server connection, weakest first
 //! (defaults, code, worker.ini, environment), and the validated settings they give.
 
-use super::env::{AUTH_KEY_VAR, AUTH_SECRET_VAR, HTTP_TIMEOUT_VAR, SERVER_URL_VAR};
+use std::path::PathBuf;
+
+use super::env::{
+    AUTH_KEY_VAR, AUTH_SECRET_VAR, HTTP_TIMEOUT_VAR, SERVER_URL_VAR, TLS_CA_FILE_VAR,
+    TLS_CLIENT_CERT_VAR, TLS_CLIENT_KEY_VAR,
+};
 use super::error::ConfigError;
 use super::ini::DEFAULT_SECTION;
 use super::layer::{Found, Layer, Layers};
 use super::options::{ServerOptions, WorkerOptions};
 use super::property::Prop;
-use super::settings::{ServerProvenance, ServerSettings, Source, WorkerSettings};
+use super::settings::{
+    ClientIdentity, ProxySettings, ServerProvenance, ServerSettings, Source, TlsSettings,
+    WorkerSettings,
+};
 use super::sources::ConfigSources;
 use super::value;
 
@@ -75,78 +83,47 @@ impl ConfigSources {
     }
 
     /// Resolves and validates the server connection: environment over `code` over defaults.
-    /// The key and secret must come as a pair from one source.
+    /// Pairs (the auth key and secret; the TLS client certificate and key) must come whole
+    /// from one source. An empty variable counts as not set, except `CONDUCTOR_SERVER_URL` and
+    /// `CONDUCTOR_HTTP_TIMEOUT_MS`, where it is an invalid value.
     pub fn resolve_server(&self, code: &ServerOptions) -> Result<ServerSettings, ConfigError> {
-        let mut code_layer = Layer::new(Source::Code);
-        if let Some(url) = &code.url {
-            code_layer.set(ServerKey::Url, "url", url.clone());
-        }
-        if let Some(timeout) = code.http_timeout {
-            code_layer.set(
-                ServerKey::HttpTimeout,
-                "http_timeout",
-                timeout.as_millis().to_string(),
-            );
-        }
-        let code_auth = (
-            code.auth_key.clone().filter(|k| !k.is_empty()),
-            code.auth_secret.clone().filter(|s| !s.is_empty()),
-        );
-        set_auth(
-            &mut code_layer,
-            code_auth,
-            Source::Code,
-            ("auth_key", "auth_secret"),
-        )?;
-
-        let mut layers = vec![code_layer];
-        let env_value = |name: &str| {
-            self.server_vars
-                .iter()
-                .find(|(n, _)| *n == name)
-                .map(|(_, v)| v.clone())
-        };
-        for (key, name) in [
-            (ServerKey::Url, SERVER_URL_VAR),
-            (ServerKey::HttpTimeout, HTTP_TIMEOUT_VAR),
-        ] {
-            if let Some(value) = env_value(name) {
-                let mut layer = Layer::new(Source::Env(name.to_owned()));
-                layer.set(key, name, value);
-                layers.push(layer);
-            }
-        }
-        let env_auth = (
-            env_value(AUTH_KEY_VAR).filter(|k| !k.is_empty()),
-            env_value(AUTH_SECRET_VAR).filter(|s| !s.is_empty()),
-        );
-        let mut auth_layer = Layer::new(Source::Env(AUTH_KEY_VAR.to_owned()));
-        set_auth(
-            &mut auth_layer,
-            env_auth,
-            Source::Env(AUTH_KEY_VAR.to_owned()),
-            (AUTH_KEY_VAR, AUTH_SECRET_VAR),
-        )?;
-        layers.push(auth_layer);
-
+        let mut layers = vec![server_code_layer(code)?];
+        layers.extend(self.server_env_layers()?);
         let layers = Layers::new(layers);
-        let or_default = |key: ServerKey, written: &str, value: String| {
+        let or_default = |key: ServerKey, value: String| {
             layers.find(key).unwrap_or_else(|| Found {
                 value,
                 source: Source::Default,
-                written: written.to_owned(),
+                written: key.code_name().to_owned(),
             })
         };
-        let url = or_default(ServerKey::Url, "url", DEFAULT_SERVER_URL.to_owned());
-        let http_timeout = or_default(
-            ServerKey::HttpTimeout,
-            "http_timeout",
-            DEFAULT_HTTP_TIMEOUT_MS.to_string(),
-        );
-        // `set_auth` puts both halves in one layer, so they win together.
-        let auth = layers
-            .find(ServerKey::AuthKey)
-            .zip(layers.find(ServerKey::AuthSecret));
+        let url = or_default(ServerKey::Url, DEFAULT_SERVER_URL.to_owned());
+        let http_timeout = or_default(ServerKey::HttpTimeout, DEFAULT_HTTP_TIMEOUT_MS.to_string());
+        // Each pair is set whole by one source, so its halves win together.
+        let pair = |first, second| layers.find(first).zip(layers.find(second));
+        let auth = pair(ServerKey::AuthKey, ServerKey::AuthSecret);
+        let path = |found: Found| (PathBuf::from(found.value), found.source);
+        let tls = TlsSettings {
+            ca_file: layers.find(ServerKey::TlsCaFile).map(path),
+            client_identity: pair(ServerKey::TlsClientCert, ServerKey::TlsClientKey).map(
+                |(cert, key)| ClientIdentity {
+                    cert: path(cert),
+                    key: path(key),
+                },
+            ),
+        };
+        let proxy_var = |names: [&str; 2]| {
+            names
+                .iter()
+                .find_map(|name| self.server_var(name))
+                .map(str::to_owned)
+        };
+        let proxy = ProxySettings {
+            all: proxy_var(["ALL_PROXY", "all_proxy"]),
+            https: proxy_var(["HTTPS_PROXY", "https_proxy"]),
+            http: proxy_var(["HTTP_PROXY", "http_proxy"]),
+            no: proxy_var(["NO_PROXY", "no_proxy"]),
+        };
         Ok(ServerSettings {
             base_url: check(&url, value::parse_server_url)?,
             http_timeout: check(&http_timeout, value::parse_http_timeout)?,
@@ -158,8 +135,65 @@ impl ConfigSources {
                 http_timeout: http_timeout.source,
             },
             auth: auth.map(|(key, secret)| (key.value, secret.value)),
+            tls,
+            proxy,
         })
     }
+
+    /// The server values given by environment variables, one layer per variable (each names
+    /// its own source). A pair's halves share the layer of its first variable.
+    fn server_env_layers(&self) -> Result<Vec<Layer<ServerKey>>, ConfigError> {
+        let mut layers = Vec::new();
+        for key in ServerKey::ALL {
+            let Some(value) = self.server_var(key.env_var()) else {
+                continue;
+            };
+            if value.is_empty() && key.empty_means_unset() {
+                continue;
+            }
+            let mut layer = Layer::new(Source::Env(key.env_var().to_owned()));
+            layer.set(key, key.env_var(), value);
+            layers.push(layer);
+        }
+        let mut env_values = Layer::new(Source::Env(String::new()));
+        for layer in &layers {
+            for key in ServerKey::ALL {
+                if layer.contains(key) {
+                    env_values.set(key, key.env_var(), "");
+                }
+            }
+        }
+        check_pairs(&env_values, |key| key.env_var(), |key| {
+            Source::Env(key.env_var().to_owned())
+        })?;
+        Ok(layers)
+    }
+}
+
+/// The server values given in code.
+fn server_code_layer(code: &ServerOptions) -> Result<Layer<ServerKey>, ConfigError> {
+    let mut layer = Layer::new(Source::Code);
+    let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.to_string_lossy().into_owned());
+    let non_empty = |v: &Option<String>| v.clone().filter(|v| !v.is_empty());
+    let values = [
+        (ServerKey::Url, code.url.clone()),
+        (
+            ServerKey::HttpTimeout,
+            code.http_timeout.map(|t| t.as_millis().to_string()),
+        ),
+        (ServerKey::AuthKey, non_empty(&code.auth_key)),
+        (ServerKey::AuthSecret, non_empty(&code.auth_secret)),
+        (ServerKey::TlsCaFile, path(&code.tls_ca_file)),
+        (ServerKey::TlsClientCert, path(&code.tls_client_cert)),
+        (ServerKey::TlsClientKey, path(&code.tls_client_key)),
+    ];
+    for (key, value) in values {
+        if let Some(value) = value {
+            layer.set(key, key.code_name(), value);
+        }
+    }
+    check_pairs(&layer, |key| key.code_name(), |_| Source::Code)?;
+    Ok(layer)
 }
 
 /// The server settings, as layer keys.
@@ -169,36 +203,80 @@ enum ServerKey {
     HttpTimeout,
     AuthKey,
     AuthSecret,
+    TlsCaFile,
+    TlsClientCert,
+    TlsClientKey,
 }
 
-/// Adds a key/secret pair to `layer`, or fails when the source gave only one half.
-fn set_auth(
-    layer: &mut Layer<ServerKey>,
-    (key, secret): (Option<String>, Option<String>),
-    origin: Source,
-    names: (&'static str, &'static str),
-) -> Result<(), ConfigError> {
-    match (key, secret) {
-        (Some(key), Some(secret)) => {
-            layer.set(ServerKey::AuthKey, names.0, key);
-            layer.set(ServerKey::AuthSecret, names.1, secret);
-            Ok(())
+impl ServerKey {
+    const ALL: [ServerKey; 7] = [
+        ServerKey::Url,
+        ServerKey::HttpTimeout,
+        ServerKey::AuthKey,
+        ServerKey::AuthSecret,
+        ServerKey::TlsCaFile,
+        ServerKey::TlsClientCert,
+        ServerKey::TlsClientKey,
+    ];
+
+    /// Settings that are only valid together, set by one source or not at all.
+    const PAIRS: [(ServerKey, ServerKey); 2] = [
+        (ServerKey::AuthKey, ServerKey::AuthSecret),
+        (ServerKey::TlsClientCert, ServerKey::TlsClientKey),
+    ];
+
+    /// The environment variable that sets it.
+    fn env_var(self) -> &'static str {
+        match self {
+            ServerKey::Url => SERVER_URL_VAR,
+            ServerKey::HttpTimeout => HTTP_TIMEOUT_VAR,
+            ServerKey::AuthKey => AUTH_KEY_VAR,
+            ServerKey::AuthSecret => AUTH_SECRET_VAR,
+            ServerKey::TlsCaFile => TLS_CA_FILE_VAR,
+            ServerKey::TlsClientCert => TLS_CLIENT_CERT_VAR,
+            ServerKey::TlsClientKey => TLS_CLIENT_KEY_VAR,
         }
-        (None, None) => Ok(()),
-        (Some(_), None) => Err(ConfigError::IncompleteAuth {
-            present: names.0,
-            missing: names.1,
-            origin,
-        }),
-        (None, Some(_)) => Err(ConfigError::IncompleteAuth {
-            present: names.1,
-            missing: names.0,
-            origin: match origin {
-                Source::Env(_) => Source::Env(names.1.to_owned()),
-                other => other,
-            },
-        }),
     }
+
+    /// Its name in code and in messages about code values.
+    fn code_name(self) -> &'static str {
+        match self {
+            ServerKey::Url => "url",
+            ServerKey::HttpTimeout => "http_timeout",
+            ServerKey::AuthKey => "auth_key",
+            ServerKey::AuthSecret => "auth_secret",
+            ServerKey::TlsCaFile => "tls_ca_file",
+            ServerKey::TlsClientCert => "tls_client_cert",
+            ServerKey::TlsClientKey => "tls_client_key",
+        }
+    }
+
+    /// Whether an empty variable counts as not set (true for the optional settings).
+    fn empty_means_unset(self) -> bool {
+        !matches!(self, ServerKey::Url | ServerKey::HttpTimeout)
+    }
+}
+
+/// Fails when `layer` sets only one half of a pair, naming both halves as `name` spells them
+/// and the present half's source as `source` gives it.
+fn check_pairs(
+    layer: &Layer<ServerKey>,
+    name: impl Fn(ServerKey) -> &'static str,
+    source: impl Fn(ServerKey) -> Source,
+) -> Result<(), ConfigError> {
+    for (first, second) in ServerKey::PAIRS {
+        let (present, missing) = match (layer.contains(first), layer.contains(second)) {
+            (true, false) => (first, second),
+            (false, true) => (second, first),
+            _ => continue,
+        };
+        return Err(ConfigError::IncompleteAuth {
+            present: name(present),
+            missing: name(missing),
+            origin: source(present),
+        });
+    }
+    Ok(())
 }
 
 /// Parses a found value, naming its key and source on failure.

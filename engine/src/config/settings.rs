@@ -179,6 +179,7 @@ pub fn default_worker_id() -> String {
 
 /// The source of every server setting.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ServerProvenance {
     /// Source of the base URL.
     pub url: Source,
@@ -188,8 +189,55 @@ pub struct ServerProvenance {
     pub http_timeout: Source,
 }
 
+/// TLS settings beyond the system's trust store (which `SSL_CERT_FILE` / `SSL_CERT_DIR`
+/// replace when set).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TlsSettings {
+    /// A PEM file of CA certificates trusted beside the roots in effect, and who named it.
+    pub ca_file: Option<(PathBuf, Source)>,
+    /// A client certificate and key for mutual TLS.
+    pub client_identity: Option<ClientIdentity>,
+}
+
+/// A client certificate (chain) and its private key, both PEM files, and who named each.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientIdentity {
+    /// The certificate chain file.
+    pub cert: (PathBuf, Source),
+    /// The private key file.
+    pub key: (PathBuf, Source),
+}
+
+/// The proxy variables as the environment gave them (curl's names and rules): `ALL_PROXY`,
+/// `HTTPS_PROXY`, `HTTP_PROXY`, `NO_PROXY`, upper case before lower case.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct ProxySettings {
+    /// The proxy for every scheme without one of its own.
+    pub all: Option<String>,
+    /// The proxy for `https://` servers (a CONNECT tunnel).
+    pub https: Option<String>,
+    /// The proxy for `http://` servers (requests forwarded in absolute form).
+    pub http: Option<String>,
+    /// Hosts reached directly: comma-separated names (subdomains match), IPs, CIDRs or `*`.
+    pub no: Option<String>,
+}
+
+impl fmt::Debug for ProxySettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Proxy URLs may hold credentials: show which are set, not what they are.
+        f.debug_struct("ProxySettings")
+            .field("all", &self.all.as_ref().map(|_| "<set>"))
+            .field("https", &self.https.as_ref().map(|_| "<set>"))
+            .field("http", &self.http.as_ref().map(|_| "<set>"))
+            .field("no", &self.no)
+            .finish()
+    }
+}
+
 /// The Conductor server connection, resolved and validated.
 #[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ServerSettings {
     /// The API base URL: `http(s)://host[:port][/prefix]/api`, never with a trailing slash.
     pub base_url: String,
@@ -197,6 +245,10 @@ pub struct ServerSettings {
     pub auth: Option<(String, String)>,
     /// Timeout of each HTTP request.
     pub http_timeout: Duration,
+    /// Trust and identity for `https://`.
+    pub tls: TlsSettings,
+    /// Proxies, from the environment.
+    pub proxy: ProxySettings,
     /// Which source gave each setting.
     pub sources: ServerProvenance,
 }
@@ -227,6 +279,8 @@ impl fmt::Debug for ServerSettings {
                 &self.auth.as_ref().map(|(key, _)| (key, "<redacted>")),
             )
             .field("http_timeout", &self.http_timeout)
+            .field("tls", &self.tls)
+            .field("proxy", &self.proxy)
             .field("sources", &self.sources)
             .finish()
     }

@@ -113,7 +113,11 @@ impl ConfigSources {
         for (name, value) in env {
             if name == CONFIG_FILE_VAR {
                 snapshot.config_file_var = Some(value);
-            } else if let Some(server) = env::SERVER_VARS.iter().find(|v| **v == name) {
+            } else if let Some(server) = env::SERVER_VARS
+                .iter()
+                .chain(&env::PROXY_VARS)
+                .find(|v| **v == name)
+            {
                 snapshot.sources.server_vars.push((server, value));
             } else if let Some(var) = WorkerVar::classify(&name, &value) {
                 snapshot.sources.worker_vars.push(var);
@@ -127,6 +131,14 @@ impl ConfigSources {
         }
         snapshot.sources.unknown_env.sort();
         snapshot
+    }
+
+    /// The value of a server (or proxy) variable in the snapshot.
+    pub(super) fn server_var(&self, name: &str) -> Option<&str> {
+        self.server_vars
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// The worker.ini that was read, if any.
