@@ -26,6 +26,19 @@ pub enum ClientError {
     /// The connection could not be made, or broke.
     #[error("connection failed")]
     Transport(#[source] Arc<dyn Error + Send + Sync>),
+    /// The TLS handshake with the server failed: an untrusted, expired or mismatched
+    /// certificate, a refused client certificate, no common protocol. Retryable: the worker
+    /// backs off and tries again, since the server's certificate may be fixed meanwhile.
+    #[error("TLS with {server} failed: {reason}")]
+    Tls {
+        /// The server's host name, as called.
+        server: String,
+        /// What TLS said, e.g. `invalid peer certificate: UnknownIssuer`.
+        reason: String,
+        /// The underlying error.
+        #[source]
+        source: Arc<dyn Error + Send + Sync>,
+    },
     /// The server answered with a non-2xx status.
     #[error("server answered {status}: {body}")]
     Status {
@@ -99,7 +112,11 @@ impl ClientError {
     /// undecodable answers are retryable; other 4xx and encoding errors are not.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Self::Timeout(_) | Self::Transport(_) | Self::Decode(_) | Self::Auth { .. } => true,
+            Self::Timeout(_)
+            | Self::Transport(_)
+            | Self::Tls { .. }
+            | Self::Decode(_)
+            | Self::Auth { .. } => true,
             Self::Status { status, .. } => *status >= 500 || *status == 429 || *status == 408,
             Self::Encode(_) | Self::Request { .. } => false,
         }
@@ -129,8 +146,25 @@ impl ClientError {
     }
 }
 
-impl From<hyper_util::client::legacy::Error> for ClientError {
-    fn from(err: hyper_util::client::legacy::Error) -> Self {
+impl ClientError {
+    /// A failed request to `server`: a TLS failure when rustls is somewhere in the cause
+    /// chain, else a transport failure.
+    pub(crate) fn connection(server: &str, err: hyper_util::client::legacy::Error) -> Self {
+        let mut cause: Option<&(dyn Error + 'static)> = Some(&err);
+        while let Some(current) = cause {
+            if let Some(tls) = current.downcast_ref::<rustls::Error>() {
+                return Self::Tls {
+                    server: server.to_owned(),
+                    reason: tls.to_string(),
+                    source: Arc::new(err),
+                };
+            }
+            // io::Error hides its inner error from `source()` behind `get_ref`.
+            cause = match current.downcast_ref::<std::io::Error>() {
+                Some(io) => io.get_ref().map(|inner| inner as &(dyn Error + 'static)),
+                None => current.source(),
+            };
+        }
         Self::transport(err)
     }
 }

@@ -6,8 +6,8 @@
 //! back to the pool; poll responses are decoded with simd-json from reused buffers.
 
 mod auth;
-mod error;
 pub(crate) mod connect;
+mod error;
 pub(crate) mod tls;
 
 use std::sync::{Arc, Mutex, PoisonError};
@@ -15,16 +15,17 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper::header::{ACCEPT, CONTENT_TYPE, HeaderValue};
+use hyper::header::{ACCEPT, CONTENT_TYPE, HeaderValue, PROXY_AUTHORIZATION};
 use hyper::{Method, Request, StatusCode, Uri};
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 
 use crate::model::{Task, TaskResult};
 
+use crate::config::ProxySettings;
 pub(crate) use auth::TokenSource;
+use connect::ServerConnector;
 pub(crate) use error::ErrorChain;
 pub use error::{ClientError, ErrorBody};
 
@@ -70,13 +71,21 @@ pub(crate) struct ClientSettings {
     pub(crate) max_idle_connections: usize,
     /// Orkes token auth, shared by every client of a host.
     pub(crate) auth: Option<Arc<TokenSource>>,
+    /// TLS for `https://` servers, built once per host.
+    pub(crate) tls: Arc<rustls::ClientConfig>,
+    /// Proxies, from the environment.
+    pub(crate) proxy: ProxySettings,
 }
 
 /// A Conductor task-API client. Cheap to clone; clones share one connection pool.
 #[derive(Clone)]
 pub(crate) struct ConductorClient {
-    http: Client<HttpConnector, Full<Bytes>>,
+    http: Client<ServerConnector, Full<Bytes>>,
     base: Arc<str>,
+    /// The server's host, for messages about its certificate.
+    server: Arc<str>,
+    /// `Proxy-Authorization` for requests forwarded by an `http://` proxy with credentials.
+    forward_auth: Option<HeaderValue>,
     /// `POST /tasks` and `POST /tasks/update-v2`, parsed once.
     update_uri: Uri,
     update_v2_uri: Uri,
@@ -110,10 +119,11 @@ pub(crate) struct PollTarget {
 impl ConductorClient {
     /// A client with its own connection pool.
     pub(crate) fn new(settings: &ClientSettings) -> Result<Self, ClientError> {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_keepalive(Some(Duration::from_secs(60)));
-        connector.set_connect_timeout(Some(settings.http_timeout));
+        let connector = connect::server_connector(
+            Arc::clone(&settings.tls),
+            &settings.proxy,
+            settings.http_timeout,
+        );
         let http = Client::builder(TokioExecutor::new())
             .pool_timer(TokioTimer::new())
             .pool_idle_timeout(Duration::from_secs(30))
@@ -125,9 +135,12 @@ impl ConductorClient {
             uri.parse::<Uri>()
                 .map_err(|err| ClientError::request(uri, err))
         };
+        let update_uri = uri(UPDATE_ROUTE)?;
         Ok(Self {
             http,
-            update_uri: uri(UPDATE_ROUTE)?,
+            server: Arc::from(update_uri.host().unwrap_or_default()),
+            forward_auth: connect::forwarding_auth(&settings.proxy, &update_uri),
+            update_uri,
             update_v2_uri: uri(UPDATE_V2_ROUTE)?,
             base: Arc::from(base),
             http_timeout: settings.http_timeout,
@@ -274,12 +287,19 @@ impl ConductorClient {
             if let Some(token) = &token {
                 request = request.header(AUTHORIZATION_HEADER, token.header.clone());
             }
+            if let Some(proxy_auth) = &self.forward_auth {
+                request = request.header(PROXY_AUTHORIZATION, proxy_auth.clone());
+            }
             let request = request
                 .body(Full::new(body.clone().unwrap_or_default()))
                 .map_err(|err| ClientError::request(uri.to_string(), err))?;
             answer.clear();
             let status = tokio::time::timeout(deadline, async {
-                let response = self.http.request(request).await?;
+                let response = self
+                    .http
+                    .request(request)
+                    .await
+                    .map_err(|err| ClientError::connection(&self.server, err))?;
                 let status = response.status();
                 read_body(response.into_body(), answer).await?;
                 Ok::<_, ClientError>(status)
@@ -354,6 +374,8 @@ mod tests {
             http_timeout: Duration::from_secs(1),
             max_idle_connections: 4,
             auth: None,
+            tls: tls::client_config(&crate::config::TlsSettings::default()).unwrap(),
+            proxy: ProxySettings::default(),
         })
         .unwrap()
     }

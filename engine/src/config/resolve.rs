@@ -163,9 +163,11 @@ impl ConfigSources {
                 }
             }
         }
-        check_pairs(&env_values, |key| key.env_var(), |key| {
-            Source::Env(key.env_var().to_owned())
-        })?;
+        check_pairs(
+            &env_values,
+            |key| key.env_var(),
+            |key| Source::Env(key.env_var().to_owned()),
+        )?;
         Ok(layers)
     }
 }

@@ -152,8 +152,10 @@ impl WorkerHostBuilder {
             .unwrap_or_else(|| thread::available_parallelism().map_or(1, |n| n.get()))
             .clamp(1, Self::MAX_ARBITERS)
             .min(workers.len());
+        let tls = crate::client::tls::client_config(&server.tls)?;
         Ok(WorkerHost {
             workers,
+            tls,
             server,
             arbiters,
             update_concurrency: self

@@ -59,6 +59,8 @@ use placement::process;
 pub struct WorkerHost {
     workers: Vec<(Arc<WorkerSpec>, WorkerSettings)>,
     server: ServerSettings,
+    /// TLS for `https://` servers, built from `server.tls` at build time.
+    tls: Arc<rustls::ClientConfig>,
     /// Arbiter threads: 1 to `WorkerHostBuilder::MAX_ARBITERS`, at most one per worker.
     arbiters: usize,
     /// Result posts in flight per worker: 1 to `WorkerHostBuilder::MAX_UPDATE_CONCURRENCY`.

@@ -122,6 +122,8 @@ impl ArbiterPlan {
                     http_timeout: host.server.http_timeout,
                     max_idle_connections,
                     auth: auth.clone(),
+                    tls: Arc::clone(&host.tls),
+                    proxy: host.server.proxy.clone(),
                 })
             })
             .collect::<Result<_, _>>()
