@@ -3,17 +3,30 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use crate::error::ApiError;
 
 /// The key id and secret clients must present to `POST /api/token`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Credentials {
     /// The key id (`keyId`).
     pub key_id: String,
     /// The key secret (`keySecret`).
     pub key_secret: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("key_id", &self.key_id)
+            .field("key_secret", &"<redacted>")
+            .finish()
+    }
 }
 
 impl std::str::FromStr for Credentials {
@@ -31,13 +44,29 @@ impl std::str::FromStr for Credentials {
     }
 }
 
-/// Issued tokens and their expiry times.
-#[derive(Debug)]
+/// Issued tokens and their expiry times. Tokens are JWT-shaped (`exp` in their claims) but
+/// unsigned: the mock checks them by lookup.
 pub(crate) struct Auth {
     credentials: Credentials,
     ttl: Duration,
     tokens: Mutex<HashMap<String, Instant>>,
     rng: Mutex<fastrand::Rng>,
+    /// Tokens minted so far.
+    minted: AtomicU64,
+    /// Calls refused for a missing, unknown or expired token.
+    refused: AtomicU64,
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Live tokens are credentials: count them, never print them.
+        let live = self.tokens.lock().map(|t| t.len()).unwrap_or_default();
+        f.debug_struct("Auth")
+            .field("credentials", &self.credentials)
+            .field("ttl", &self.ttl)
+            .field("tokens", &live)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Auth {
@@ -48,6 +77,8 @@ impl Auth {
             ttl,
             tokens: Mutex::new(HashMap::new()),
             rng: Mutex::new(fastrand::Rng::with_seed(seed ^ 0x5eed_70c3)),
+            minted: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
         }
     }
 
@@ -64,7 +95,17 @@ impl Auth {
             .lock()
             .map(|mut rng| rng.u64(..))
             .unwrap_or_default();
-        let token = format!("baton-mock.{nonce:016x}");
+        // JWT-shaped, unsigned: clients read `exp` to know when to refresh.
+        let exp = SystemTime::now()
+            .checked_add(self.ttl)
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_secs());
+        let claims = serde_json::json!({"sub": key_id, "exp": exp, "jti": format!("{nonce:016x}")});
+        let token = format!(
+            "{}.{}.baton-mock",
+            URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
         let mut tokens = self
             .tokens
             .lock()
@@ -75,12 +116,31 @@ impl Auth {
             now.saturating_duration_since(*expiry) < self.ttl * 4 + Duration::from_secs(60)
         });
         tokens.insert(token.clone(), now + self.ttl);
+        self.minted.fetch_add(1, Ordering::Relaxed);
         Ok(token)
     }
 
-    /// Accepts a live token; a missing or unknown one is `INVALID_TOKEN`, an expired one
+    /// How many tokens were minted.
+    pub(crate) fn minted(&self) -> u64 {
+        self.minted.load(Ordering::Relaxed)
+    }
+
+    /// How many calls were refused for their token.
+    pub(crate) fn refused(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
+    }
+
+    /// Accepts a live token, counting refusals; a missing or unknown one is `INVALID_TOKEN`, an expired one
     /// `EXPIRED_TOKEN`.
     pub(crate) fn check(&self, header: Option<&str>) -> Result<(), ApiError> {
+        let checked = self.check_token(header);
+        if checked.is_err() {
+            self.refused.fetch_add(1, Ordering::Relaxed);
+        }
+        checked
+    }
+
+    fn check_token(&self, header: Option<&str>) -> Result<(), ApiError> {
         let invalid = |message: &str| ApiError::Unauthorized {
             code: "INVALID_TOKEN",
             message: message.to_owned(),

@@ -35,6 +35,7 @@ mod faults;
 mod http;
 pub mod ids;
 mod server;
+mod tls;
 #[cfg(feature = "wiremock")]
 pub mod wiremock;
 
@@ -46,3 +47,4 @@ pub use core::{
 pub use error::ApiError;
 pub use faults::{FaultAction, FaultRule, Faults, InstalledRule};
 pub use server::{MockServer, MockServerBuilder, StartError};
+pub use tls::{TlsError, TlsIdentity};

@@ -1,14 +1,14 @@
 //! The `baton-mock` binary: runs the mock on a port until Ctrl-C or SIGTERM.
 //!
-//! The first line on stdout is exactly `baton-mock listening on http://IP:PORT/api`, so
-//! scripts and harnesses can read the port; logs go to stderr (`RUST_LOG` filters them).
+//! The first line on stdout is exactly `baton-mock listening on http://IP:PORT/api` (`https://`
+//! with `--tls-cert`), so scripts and harnesses can read the port; logs go to stderr (`RUST_LOG` filters them).
 
 use std::io::Write;
 use std::net::IpAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use baton_mock::{Credentials, MockServer};
+use baton_mock::{Credentials, MockServer, TlsIdentity};
 use clap::Parser;
 
 /// An in-memory stand-in for the Conductor server's worker API.
@@ -30,9 +30,24 @@ struct Args {
     /// Answer 404 on POST /api/tasks/update-v2, like servers before v3.21.12.
     #[arg(long)]
     no_update_v2: bool,
-    /// Require Orkes-style auth: POST /api/token with this key id and secret.
-    #[arg(long, value_name = "KEY:SECRET")]
+    /// Require Orkes-style auth: POST /api/token with this key id and secret. Also read from
+    /// BATON_MOCK_AUTH, which keeps the secret out of the process list.
+    #[arg(
+        long,
+        value_name = "KEY:SECRET",
+        env = "BATON_MOCK_AUTH",
+        hide_env_values = true
+    )]
     auth: Option<Credentials>,
+    /// Serve HTTPS with this PEM certificate chain (give --tls-key too).
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
+    /// With TLS: require client certificates that chain to a CA of this PEM file.
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    tls_client_ca: Option<std::path::PathBuf>,
     /// Lifetime of minted tokens, in seconds.
     #[arg(long, default_value_t = 3600)]
     token_ttl_secs: u64,
@@ -90,6 +105,26 @@ async fn run(args: Args) -> ExitCode {
         .keep_workflows(args.keep_workflows);
     if let Some(credentials) = args.auth {
         builder = builder.auth(credentials);
+    }
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        let identity =
+            TlsIdentity::from_files(cert, key).and_then(|identity| match &args.tls_client_ca {
+                Some(ca) => std::fs::read(ca)
+                    .map_err(|source| baton_mock::TlsError::Read {
+                        what: "client CA certificate",
+                        path: ca.clone(),
+                        source,
+                    })
+                    .and_then(|pem| identity.require_client_certificates(&pem)),
+                None => Ok(identity),
+            });
+        match identity {
+            Ok(identity) => builder = builder.tls(identity),
+            Err(e) => {
+                eprintln!("baton-mock: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
     }
     let server = match builder.start().await {
         Ok(server) => server,

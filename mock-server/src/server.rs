@@ -12,11 +12,15 @@ use crate::auth::{Auth, Credentials};
 use crate::core::{Core, CoreConfig, EnqueueRequest, Enqueued, LedgerSnapshot};
 use crate::faults::{FaultRule, Faults};
 use crate::http::{self, App, HttpOptions};
+use crate::tls::{TlsError, TlsIdentity};
 
 /// Errors starting the server.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StartError {
+    /// TLS could not be set up from the identity given.
+    #[error("cannot set up TLS: {0}")]
+    Tls(#[from] TlsError),
     /// The address could not be bound.
     #[error("cannot bind {addr}: {source}")]
     Bind {
@@ -43,6 +47,7 @@ pub struct MockServerBuilder {
     keep_workflows: usize,
     auth: Option<Credentials>,
     token_ttl: Duration,
+    tls: Option<TlsIdentity>,
 }
 
 impl Default for MockServerBuilder {
@@ -60,6 +65,7 @@ impl Default for MockServerBuilder {
             keep_workflows: 10_000,
             auth: None,
             token_ttl: Duration::from_secs(3600),
+            tls: None,
         }
     }
 }
@@ -140,8 +146,17 @@ impl MockServerBuilder {
         self
     }
 
+    /// Serve HTTPS with this certificate and key (and, if the identity says so, require client
+    /// certificates). `base_url()` then starts with `https://`.
+    pub fn tls(mut self, identity: TlsIdentity) -> Self {
+        self.tls = Some(identity);
+        self
+    }
+
     /// Binds and starts serving on the current tokio runtime.
     pub async fn start(self) -> Result<MockServer, StartError> {
+        let acceptor = self.tls.as_ref().map(TlsIdentity::acceptor).transpose()?;
+        let scheme = if acceptor.is_some() { "https" } else { "http" };
         let addr = SocketAddr::new(self.bind, self.port);
         let listener = TcpListener::bind(addr)
             .await
@@ -176,10 +191,16 @@ impl MockServerBuilder {
             self.sweeper_period,
             shutdown.clone(),
         ));
-        tracker.spawn(http::serve(listener, Arc::clone(&app), tracker.clone()));
-        tracing::info!(addr = %local, "baton-mock listening");
+        tracker.spawn(http::serve(
+            listener,
+            acceptor,
+            Arc::clone(&app),
+            tracker.clone(),
+        ));
+        tracing::info!(addr = %local, scheme, "baton-mock listening");
         Ok(MockServer {
             addr: local,
+            scheme,
             app,
             tracker,
             shutdown,
@@ -219,6 +240,8 @@ async fn sweeper(core: Arc<Core>, period: Duration, shutdown: CancellationToken)
 #[derive(Debug)]
 pub struct MockServer {
     addr: SocketAddr,
+    /// `http` or `https`.
+    scheme: &'static str,
     app: Arc<App>,
     tracker: TaskTracker,
     shutdown: CancellationToken,
@@ -241,19 +264,29 @@ impl MockServer {
     }
 
     /// The Conductor base URL, e.g. `http://127.0.0.1:41234/api` (what `CONDUCTOR_SERVER_URL`
-    /// should be).
+    /// should be); `https://` when the mock serves TLS.
     pub fn base_url(&self) -> String {
-        format!("http://{}/api", self.addr)
+        format!("{}://{}/api", self.scheme, self.addr)
     }
 
     /// The admin API's base URL, e.g. `http://127.0.0.1:41234/admin`.
     pub fn admin_url(&self) -> String {
-        format!("http://{}/admin", self.addr)
+        format!("{}://{}/admin", self.scheme, self.addr)
     }
 
     /// The synchronous core, for direct reads and writes from tests.
     pub fn core(&self) -> &Arc<Core> {
         &self.app.core
+    }
+
+    /// How many auth tokens `POST /api/token` has minted (0 without auth).
+    pub fn tokens_minted(&self) -> u64 {
+        self.app.auth.as_ref().map_or(0, crate::auth::Auth::minted)
+    }
+
+    /// How many API calls were refused with 401 for a missing, unknown or expired token.
+    pub fn auth_refusals(&self) -> u64 {
+        self.app.auth.as_ref().map_or(0, crate::auth::Auth::refused)
     }
 
     /// The fault rules.

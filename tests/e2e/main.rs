@@ -12,6 +12,9 @@ mod outcomes;
 /// Slots and backpressure: concurrency limits, several instances, oversize poll answers.
 mod backpressure;
 
+/// Reaching the server: TLS with a private CA, mutual TLS, proxies, rotating tokens.
+mod connectivity;
+
 /// Host control: status, pause and resume, drain on shutdown.
 mod host_control;
 

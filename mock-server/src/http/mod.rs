@@ -23,6 +23,7 @@ use hyper::service::service_fn;
 use hyper::{Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -57,8 +58,17 @@ pub(crate) struct App {
 #[error("connection dropped by an injected fault")]
 pub(crate) struct Dropped;
 
-/// Accepts connections until `app.shutdown` fires; every connection runs on `tracker`.
-pub(crate) async fn serve(listener: TcpListener, app: Arc<App>, tracker: TaskTracker) {
+/// How long a client has to finish the TLS handshake.
+const TLS_HANDSHAKE_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Accepts connections until `app.shutdown` fires; every connection runs on `tracker`, behind
+/// TLS when `tls` is given.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    app: Arc<App>,
+    tracker: TaskTracker,
+) {
     loop {
         let accepted = tokio::select! {
             () = app.shutdown.cancelled() => break,
@@ -69,7 +79,19 @@ pub(crate) async fn serve(listener: TcpListener, app: Arc<App>, tracker: TaskTra
                 if let Err(e) = stream.set_nodelay(true) {
                     tracing::debug!(%peer, error = %e, "set_nodelay failed");
                 }
-                tracker.spawn(connection(stream, peer, Arc::clone(&app)));
+                let app = Arc::clone(&app);
+                match tls.clone() {
+                    None => tracker.spawn(connection(stream, peer, app)),
+                    Some(tls) => tracker.spawn(async move {
+                        let handshake =
+                            tokio::time::timeout(TLS_HANDSHAKE_DEADLINE, tls.accept(stream));
+                        match handshake.await {
+                            Ok(Ok(stream)) => connection(stream, peer, app).await,
+                            Ok(Err(e)) => tracing::info!(%peer, error = %e, "TLS handshake failed"),
+                            Err(_) => tracing::info!(%peer, "TLS handshake timed out"),
+                        }
+                    }),
+                };
             }
             Err(e) => {
                 // Usually out of file descriptors: back off instead of spinning.
@@ -80,7 +102,10 @@ pub(crate) async fn serve(listener: TcpListener, app: Arc<App>, tracker: TaskTra
     }
 }
 
-async fn connection(stream: tokio::net::TcpStream, peer: SocketAddr, app: Arc<App>) {
+async fn connection<S>(stream: S, peer: SocketAddr, app: Arc<App>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let shutdown = app.shutdown.clone();
     let service = service_fn(move |request| handle(Arc::clone(&app), request));
     let conn = http1::Builder::new()
