@@ -243,12 +243,14 @@ impl Core {
         &self.config
     }
 
+    /// Epoch milliseconds now (definition create and update times).
     fn now_ms(&self) -> i64 {
         self.clock.now_ms()
     }
 }
 
 impl State {
+    /// An empty state whose ids continue from `next_seq` and `next_workflow`.
     fn new(next_seq: u64, next_workflow: u64, config: CoreConfig, clock: Clock) -> Self {
         Self {
             next_seq,
@@ -288,6 +290,7 @@ impl State {
         seq
     }
 
+    /// Wakes the long polls waiting on `key`'s queue (after a push).
     fn wake(&self, key: &QueueKey) {
         if let Some(queue) = self.queues.get(key) {
             queue.signal.notify_waiters();
@@ -309,6 +312,7 @@ impl State {
         }
     }
 
+    /// Keeps an ended bulk task readable, evicting the oldest beyond `keep_ended`.
     fn keep_ended(&mut self, seq: u64, record: TaskRecord) {
         self.ended.insert(seq, record);
         self.ended_order.push_back(seq);

@@ -138,6 +138,7 @@ impl Core {
 }
 
 impl State {
+    /// `extendLease`: restarts the response-timeout clock of `seq`, nothing else.
     pub(super) fn extend_lease(&mut self, seq: u64, now: u64) {
         let Some(record) = self.live.get_mut(&seq) else {
             return; // already ended: nothing to extend
@@ -231,6 +232,7 @@ impl State {
         self.keep_ended(seq, record);
     }
 
+    /// Stores up to [`MAX_LOGS_PER_UPDATE`] log lines of one update under `task_id`.
     pub(super) fn store_logs(&mut self, task_id: &str, logs: Vec<TaskExecLog>, now_ms: i64) {
         if logs.is_empty() {
             return;
