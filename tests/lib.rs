@@ -1,15 +1,17 @@
 //! Helpers shared by the end-to-end tests in `e2e/`: a mock server per test, a host whose
-//! configuration reads nothing from the process, and bounded waits.
+//! configuration reads nothing from the process, and bounded waits. The HTTP client and the
+//! bounded wait itself are baton-mock's (feature `test-util`), shared with the mock's own tests.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use baton::config::ConfigSources;
 use baton::{HostHandle, WorkerHost, WorkerHostBuilder, WorkerSpec};
 use baton_mock::MockServer;
 use baton_mock::core::LedgerSnapshot;
+use baton_mock::test_util::{Client, eventually};
 
 /// How long any single condition in a test may take before the test fails.
 pub const DEADLINE: Duration = Duration::from_secs(30);
@@ -53,11 +55,8 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
 {
-    let start = Instant::now();
-    while !condition().await {
-        assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let held = eventually(DEADLINE, async || condition().await).await;
+    assert!(held, "timed out waiting for {what}");
 }
 
 /// Waits until the mock has seen `count` terminal updates (completed + failed + terminal).
@@ -86,23 +85,14 @@ pub async fn call(
     url: &str,
     body: Option<serde_json::Value>,
 ) -> (u16, serde_json::Value) {
-    use http_body_util::{BodyExt, Full};
-    use hyper_util::client::legacy::Client;
-    use hyper_util::rt::TokioExecutor;
-
-    let client: Client<_, Full<bytes::Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let method = hyper::Method::from_bytes(method.as_bytes()).unwrap();
     let payload = body
         .map(|b| serde_json::to_vec(&b).unwrap())
         .unwrap_or_default();
-    let request = hyper::Request::builder()
-        .method(method)
-        .uri(url)
-        .header("content-type", "application/json")
-        .body(Full::new(bytes::Bytes::from(payload)))
-        .unwrap();
-    let response = client.request(request).await.unwrap();
-    let status = response.status().as_u16();
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let answer = Client::new()
+        .send(method, url, "application/json", payload)
+        .await;
+    let (status, bytes) = (answer.status.as_u16(), answer.body);
     let value = serde_json::from_slice(&bytes)
         .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&bytes).into()));
     (status, value)

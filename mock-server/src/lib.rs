@@ -12,6 +12,7 @@
 //! | [`LedgerSnapshot`] | counters: handed out, completed, duplicates, lost, latency, ... |
 //! | [`FaultRule`] | a fault to inject: status, delay, drop before/after, malformed, truncated |
 //! | `wiremock::ConductorResponder` | (feature `wiremock`) the same core behind a wiremock server |
+//! | `test_util` | (feature `test-util`) an HTTP test client and `eventually`, a bounded wait |
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -36,6 +37,8 @@ mod http;
 pub mod ids;
 mod server;
 mod tls;
+#[cfg(feature = "test-util")]
+pub mod test_util;
 #[cfg(feature = "wiremock")]
 pub mod wiremock;
 

@@ -48,6 +48,7 @@ pub struct MockServerBuilder {
     auth: Option<Credentials>,
     token_ttl: Duration,
     tls: Option<TlsIdentity>,
+    long_poll_recheck: Duration,
 }
 
 impl Default for MockServerBuilder {
@@ -66,6 +67,7 @@ impl Default for MockServerBuilder {
             auth: None,
             token_ttl: Duration::from_secs(3600),
             tls: None,
+            long_poll_recheck: Duration::from_millis(100),
         }
     }
 }
@@ -153,6 +155,14 @@ impl MockServerBuilder {
         self
     }
 
+    /// How often a waiting long poll re-checks its queue even without a wake-up (default
+    /// 100 ms, as the server's SQL queues do). A push to the queue wakes waiting polls at once
+    /// regardless; tests set this high to prove it.
+    pub fn long_poll_recheck(mut self, period: Duration) -> Self {
+        self.long_poll_recheck = period;
+        self
+    }
+
     /// Binds and starts serving on the current tokio runtime.
     pub async fn start(self) -> Result<MockServer, StartError> {
         let acceptor = self.tls.as_ref().map(TlsIdentity::acceptor).transpose()?;
@@ -181,9 +191,10 @@ impl MockServerBuilder {
             options: HttpOptions {
                 update_v2: self.update_v2,
                 max_body_bytes: self.max_body_bytes,
-                recheck: Duration::from_millis(100),
+                recheck: self.long_poll_recheck.max(Duration::from_millis(1)),
             },
             shutdown: shutdown.clone(),
+            waiting_polls: Default::default(),
         });
         let tracker = TaskTracker::new();
         tracker.spawn(sweeper(
@@ -313,6 +324,14 @@ impl MockServer {
     pub fn reset(&self) {
         self.app.core.reset();
         self.app.faults.clear();
+    }
+
+    /// How many long polls (single or batch) are waiting for tasks right now: a test can await
+    /// a count before it pushes, so the push has to wake a waiting poll.
+    pub fn waiting_polls(&self) -> usize {
+        self.app
+            .waiting_polls
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// The configured active-domain window.

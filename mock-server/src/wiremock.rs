@@ -71,6 +71,7 @@ impl ConductorResponder {
                     max_body_bytes: usize::MAX,
                     recheck: Duration::from_millis(100),
                 },
+                waiting_polls: Default::default(),
                 shutdown: CancellationToken::new(),
             }),
         }

@@ -14,15 +14,10 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use baton_mock::MockServer;
+use baton_mock::test_util::{Client, eventually};
 use baton_model::WorkflowStatus;
 use hyper::StatusCode;
 use serde_json::json;
-
-#[allow(dead_code)]
-#[path = "http/common.rs"]
-mod common;
-
-use common::Client;
 
 /// How many workflows the SDKs run.
 const WORKFLOWS: i64 = 300;
@@ -176,22 +171,19 @@ async fn python_sdk_workers_complete_every_workflow_exactly_once() {
     }
 
     let core = mock.core();
-    let deadline = Instant::now() + Duration::from_secs(180);
     let done = |id: &str| {
         core.workflow(id, false)
             .is_ok_and(|wf| wf.status.is_terminal())
     };
-    while !ids.iter().all(|(_, id)| done(id)) {
-        if Instant::now() >= deadline {
-            let finished = ids.iter().filter(|(_, id)| done(id)).count();
-            panic!(
-                "only {finished} of {WORKFLOWS} workflows ended within 180 s\n\
-                 conductor-python:\n{}\nswift-conductor-client:\n{}",
-                workers[0].log_tail(),
-                workers[1].log_tail()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    let all_done = async || ids.iter().all(|(_, id)| done(id));
+    if !eventually(Duration::from_secs(180), all_done).await {
+        let finished = ids.iter().filter(|(_, id)| done(id)).count();
+        panic!(
+            "only {finished} of {WORKFLOWS} workflows ended within 180 s\n\
+             conductor-python:\n{}\nswift-conductor-client:\n{}",
+            workers[0].log_tail(),
+            workers[1].log_tail()
+        );
     }
 
     for (n, id) in &ids {

@@ -2,18 +2,13 @@
 //! `wiremock::MockServer`, with wiremock's journal and scripted responses in front.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use baton_mock::test_util::Client;
 use baton_mock::wiremock::ConductorResponder;
 use baton_model::{JsonMap, Task, TaskResult, WorkflowStatus};
 use hyper::StatusCode;
 use serde_json::json;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
-
-#[allow(dead_code)]
-#[path = "http/common.rs"]
-mod common;
-
-use common::Client;
 
 #[tokio::test]
 async fn a_workflow_runs_through_wiremock_with_scripted_failures_in_front() {

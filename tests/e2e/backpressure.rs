@@ -7,7 +7,7 @@ use std::time::Duration;
 use baton::FnWorker;
 use baton::model::{Task, TaskResult};
 use baton_mock::EnqueueRequest;
-use baton_tests::{DEADLINE, assert_exactly_once, mock, start_host, wait_for_terminal};
+use baton_tests::{DEADLINE, assert_exactly_once, mock, start_host, wait_for, wait_for_terminal};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::server::conn::http1;
@@ -160,15 +160,10 @@ async fn oversize_poll_answers_run_every_task() {
     let worker = FnWorker::blocking("greedy", |_: Task| ()).concurrency(2);
     let host = mock_free.worker(worker).build().unwrap().start().unwrap();
 
-    let start = std::time::Instant::now();
-    while posted.lock().unwrap().len() < 5 {
-        assert!(
-            start.elapsed() < DEADLINE,
-            "only {:?} posted",
-            posted.lock().unwrap()
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    wait_for("5 results posted", || async {
+        posted.lock().unwrap().len() >= 5
+    })
+    .await;
     let report = host.shutdown_async().await;
     assert!(report.clean);
     let posted = posted.lock().unwrap();

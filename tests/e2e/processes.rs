@@ -21,15 +21,10 @@ fn pids(mock: &MockServer, enqueued: &Enqueued) -> HashSet<u64> {
 }
 
 async fn completed(mock: &MockServer, count: u64) {
-    let start = std::time::Instant::now();
-    while mock.ledger().completed < count {
-        assert!(
-            start.elapsed() < baton_tests::DEADLINE,
-            "timed out waiting for {count} completed: {:?}",
-            mock.ledger()
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
+    baton_tests::wait_for(&format!("{count} completed"), || async {
+        mock.ledger().completed >= count
+    })
+    .await;
 }
 
 fn signal(pid: u32, signal: &str) {

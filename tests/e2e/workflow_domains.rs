@@ -102,7 +102,15 @@ async fn task_to_domain_routes_to_the_first_active_domain() {
         workflow(&mock, &id).await["tasks"][0]["domain"] == "green"
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(300)).await; // several polls of both workers
+    // Absence over a window: let both workers poll several more times, then look.
+    let polled: Vec<u64> = host.status().workers.iter().map(|w| w.polls).collect();
+    wait_for("several more polls of both workers", || async {
+        let now = host.status().workers;
+        now.iter()
+            .zip(&polled)
+            .all(|(w, before)| w.polls >= before + 3)
+    })
+    .await;
     let running = workflow(&mock, &id).await;
     assert_eq!(running["status"], "RUNNING");
     assert_eq!(running["tasks"][0]["status"], "SCHEDULED");

@@ -1,13 +1,14 @@
-//! Task and workflow definitions: the registry behind `/api/metadata/...` and the server's
-//! bean validation of both (conductor-api.md §7.1, §7.2).
+//! Task and workflow definitions: the registry behind `/api/metadata/...`, the Core operations
+//! on it, and the server's bean validation of both (conductor-api.md §7.1, §7.2).
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
-use baton_model::{TaskDef, ValidationError, WorkflowDef};
+use baton_model::{BulkResponse, TaskDef, ValidationError, WorkflowDef};
 use serde_json::Value;
 
-use super::expr;
+use super::{Core, expr};
+use crate::error::ApiError;
 
 /// Names that may start a `${...}` reference besides task reference names.
 const SYSTEM_ROOTS: [&str; 4] = ["workflow", "CPEWF_TASK_ID", "NETFLIX_ENV", "NETFLIX_STACK"];
@@ -234,6 +235,191 @@ pub(crate) fn validate_workflow_def(def: &WorkflowDef, path: &str) -> Vec<Valida
         }
     }
     errors
+}
+
+impl Core {
+    /// Registers (or replaces) task definitions, as `POST /api/metadata/taskdefs` does.
+    pub fn register_task_defs(&self, defs: Vec<TaskDef>) -> Result<(), ApiError> {
+        if defs.is_empty() {
+            return Err(ApiError::Validation(vec![ValidationError {
+                path: Some("registerTaskDef.taskDefinitions".to_owned()),
+                message: Some("TaskDefList is empty".to_owned()),
+                invalid_value: None,
+            }]));
+        }
+        let errors: Vec<ValidationError> = defs
+            .iter()
+            .enumerate()
+            .flat_map(|(i, def)| {
+                validate_task_def(def, &format!("registerTaskDef.taskDefinitions[{i}]"))
+            })
+            .collect();
+        if !errors.is_empty() {
+            return Err(ApiError::Validation(errors));
+        }
+        let now = self.now_ms();
+        let mut state = self.lock();
+        for mut def in defs {
+            def.create_time.get_or_insert(now);
+            state.metadata.task_defs.insert(def.name.clone(), def);
+        }
+        Ok(())
+    }
+
+    /// Replaces one registered task definition (`PUT /api/metadata/taskdefs`); 404 when unknown.
+    pub fn update_task_def(&self, mut def: TaskDef) -> Result<(), ApiError> {
+        let errors = validate_task_def(&def, "updateTaskDef.taskDefinition");
+        if !errors.is_empty() {
+            return Err(ApiError::Validation(errors));
+        }
+        let now = self.now_ms();
+        let mut state = self.lock();
+        let Some(stored) = state.metadata.task_defs.get_mut(&def.name) else {
+            return Err(ApiError::NotFound(format!(
+                "No such task by name {}",
+                def.name
+            )));
+        };
+        def.create_time = stored.create_time;
+        def.created_by.clone_from(&stored.created_by);
+        def.update_time = Some(now);
+        *stored = def;
+        Ok(())
+    }
+
+    /// The task definition `name`.
+    pub fn task_def(&self, name: &str) -> Result<TaskDef, ApiError> {
+        self.lock()
+            .metadata
+            .task_defs
+            .get(name)
+            .cloned()
+            .ok_or_else(|| ApiError::NotFound(format!("No such taskType found by name: {name}")))
+    }
+
+    /// Every registered task definition, by name.
+    pub fn task_defs(&self) -> Vec<TaskDef> {
+        self.lock().metadata.task_defs.values().cloned().collect()
+    }
+
+    /// Removes the task definition `name`; 404 when unknown.
+    pub fn delete_task_def(&self, name: &str) -> Result<(), ApiError> {
+        match self.lock().metadata.task_defs.remove(name) {
+            Some(_) => Ok(()),
+            None => Err(ApiError::NotFound(format!(
+                "No such taskType found by name: {name}"
+            ))),
+        }
+    }
+
+    /// Registers a workflow definition (`POST /api/metadata/workflow`); 409 when its
+    /// (name, version) exists, unless `overwrite`.
+    pub fn register_workflow_def(&self, def: WorkflowDef, overwrite: bool) -> Result<(), ApiError> {
+        let errors = validate_workflow_def(&def, "create.workflowDef");
+        if !errors.is_empty() {
+            return Err(ApiError::Validation(errors));
+        }
+        let now = self.now_ms();
+        let mut state = self.lock();
+        let versions = state
+            .metadata
+            .workflows
+            .entry(def.name.clone())
+            .or_default();
+        if !overwrite && versions.contains_key(&def.version) {
+            return Err(ApiError::Conflict(format!(
+                "Workflow with {}.{} already exists!",
+                def.name, def.version
+            )));
+        }
+        let mut def = def;
+        def.create_time.get_or_insert(now);
+        versions.insert(def.version, Arc::new(def));
+        Ok(())
+    }
+
+    /// Creates or replaces each definition (`PUT /api/metadata/workflow`); the whole list is
+    /// validated first.
+    pub fn put_workflow_defs(&self, defs: Vec<WorkflowDef>) -> Result<BulkResponse, ApiError> {
+        let errors: Vec<ValidationError> = defs
+            .iter()
+            .enumerate()
+            .flat_map(|(i, def)| validate_workflow_def(def, &format!("update.workflowDefs[{i}]")))
+            .collect();
+        if !errors.is_empty() {
+            return Err(ApiError::Validation(errors));
+        }
+        let now = self.now_ms();
+        let mut state = self.lock();
+        let mut response = BulkResponse::default();
+        for mut def in defs {
+            def.update_time = Some(now);
+            response.bulk_successful_results.push(def.name.clone());
+            let versions = state
+                .metadata
+                .workflows
+                .entry(def.name.clone())
+                .or_default();
+            if let Some(old) = versions.get(&def.version) {
+                def.create_time = old.create_time;
+            }
+            versions.insert(def.version, Arc::new(def));
+        }
+        response.message = Some("Bulk Request has been processed.".to_owned());
+        Ok(response)
+    }
+
+    /// The workflow definition `name` at `version`, or its latest version.
+    pub fn workflow_def(&self, name: &str, version: Option<i32>) -> Result<WorkflowDef, ApiError> {
+        self.lock()
+            .metadata
+            .workflow(name, version)
+            .map(|def| WorkflowDef::clone(&def))
+            .ok_or_else(|| ApiError::NotFound(no_such_workflow(name, version)))
+    }
+
+    /// Every registered workflow definition (all versions), by name then version.
+    pub fn workflow_defs(&self) -> Vec<WorkflowDef> {
+        let state = self.lock();
+        state
+            .metadata
+            .workflows
+            .values()
+            .flat_map(|versions| versions.values().map(|def| WorkflowDef::clone(def)))
+            .collect()
+    }
+
+    /// Removes version `version` of workflow definition `name`; 404 when unknown.
+    pub fn delete_workflow_def(&self, name: &str, version: i32) -> Result<(), ApiError> {
+        let mut state = self.lock();
+        let versions = state.metadata.workflows.get_mut(name);
+        let removed = versions.and_then(|versions| versions.remove(&version));
+        if state
+            .metadata
+            .workflows
+            .get(name)
+            .is_some_and(BTreeMap::is_empty)
+        {
+            state.metadata.workflows.remove(name);
+        }
+        match removed {
+            Some(_) => Ok(()),
+            None => Err(ApiError::NotFound(no_such_workflow(name, Some(version)))),
+        }
+    }
+}
+
+/// `version` as the server prints it (`null` when absent).
+pub(super) fn version_text(version: Option<i32>) -> String {
+    version.map_or_else(|| "null".to_owned(), |v| v.to_string())
+}
+
+/// The server's 404 message for an unknown workflow definition.
+pub(super) fn no_such_workflow(name: &str, version: Option<i32>) -> String {
+    format!(
+        "No such workflow found by name: {name}, version: {}",
+        version_text(version)
+    )
 }
 
 #[cfg(test)]

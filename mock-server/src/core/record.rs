@@ -8,9 +8,12 @@ use std::sync::Arc;
 
 use baton_model::{JsonMap, Task, TaskDef, TaskStatus};
 
-use super::workflow::Instance;
-use super::{BULK_WORKFLOW_TYPE, Clock, QueueKey};
+use super::clock::Clock;
+use super::queue::QueueKey;
 use crate::ids;
+
+/// The `workflowType` of the synthetic workflows made by bulk enqueue.
+pub const BULK_WORKFLOW_TYPE: &str = "baton_mock_bulk";
 
 /// What every task of one enqueue call shares.
 #[derive(Debug)]
@@ -119,29 +122,6 @@ fn to_json(value: &str) -> Box<[u8]> {
         .into()
 }
 
-/// A workflow known to the mock: a synthetic one made by bulk enqueue, or a real one started
-/// from a definition.
-#[derive(Debug)]
-pub(crate) enum WorkflowRecord {
-    /// One bulk enqueue call: all its tasks share `spec`.
-    Bulk {
-        /// The settings of every task in it.
-        spec: Arc<TaskSpec>,
-    },
-    /// A workflow started through `/api/workflow`.
-    Instance(Box<Instance>),
-}
-
-impl WorkflowRecord {
-    /// The queue all its tasks go to, for a bulk workflow (update-v2 polls it next).
-    pub(crate) fn queue(&self) -> Option<&QueueKey> {
-        match self {
-            Self::Bulk { spec } => Some(&spec.key),
-            Self::Instance(_) => None,
-        }
-    }
-}
-
 /// One task attempt. Times are microseconds on the core's clock; 0 means "not yet".
 #[derive(Debug, Clone)]
 pub(crate) struct TaskRecord {
@@ -236,13 +216,7 @@ impl TaskRecord {
 
     /// The wire form of this record, whose sequence number is `seq`.
     pub(crate) fn to_task(&self, seq: u64, clock: &Clock) -> Task {
-        let ms = |micros: u64| {
-            if micros == 0 {
-                0
-            } else {
-                clock.epoch_ms(micros)
-            }
-        };
+        let ms = |micros: u64| clock.epoch_ms_or_zero(micros);
         let spec = &self.spec;
         let task_type = &spec.key.task_type;
         let mut task = Task::new(
@@ -292,13 +266,7 @@ impl TaskRecord {
         memo: &mut JsonMemo,
         out: &mut Vec<u8>,
     ) {
-        let ms = |micros: u64| {
-            if micros == 0 {
-                0
-            } else {
-                clock.epoch_ms(micros)
-            }
-        };
+        let ms = |micros: u64| clock.epoch_ms_or_zero(micros);
         let spec = &self.spec;
         let int = |out: &mut Vec<u8>, key: &str, value: i64| {
             out.extend_from_slice(key.as_bytes());
@@ -491,5 +459,15 @@ mod tests {
                 "case {i}"
             );
         }
+    }
+
+    #[test]
+    fn memory_per_task_is_compact() {
+        // The record is what every queued task costs, besides queue and map entries.
+        assert!(
+            std::mem::size_of::<TaskRecord>() <= 160,
+            "{}",
+            std::mem::size_of::<TaskRecord>()
+        );
     }
 }

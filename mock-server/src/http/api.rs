@@ -2,6 +2,7 @@
 //! wait.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use baton_model::TaskResult;
@@ -42,6 +43,7 @@ async fn long_poll(
         .poll_handed(&key.task_type, domain, worker_id, count);
     if tasks.len() < count {
         let signal = app.core.signal(key);
+        let _waiting = Waiting::start(&app.waiting_polls);
         loop {
             // Register for wake-ups before looking, so a push between the look and the wait
             // is not missed.
@@ -69,6 +71,22 @@ async fn long_poll(
     }
     app.core.record_poll(&key.task_type, domain, worker_id);
     tasks
+}
+
+/// Counts one waiting long poll in `App::waiting_polls` while it lives.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn start(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::SeqCst);
+        Self(count)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// Hands out up to `count` tasks of `key` without waiting, and records the poll.

@@ -12,6 +12,7 @@ mod workflow;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -39,7 +40,8 @@ use router::Route;
 pub(crate) struct HttpOptions {
     pub(crate) update_v2: bool,
     pub(crate) max_body_bytes: usize,
-    /// How often a waiting long poll re-checks its queue (the server's SQL queues: 100 ms).
+    /// How often a waiting long poll re-checks its queue without a wake-up (default 100 ms,
+    /// the server's SQL queues).
     pub(crate) recheck: Duration,
 }
 
@@ -51,6 +53,8 @@ pub(crate) struct App {
     pub(crate) auth: Option<Auth>,
     pub(crate) options: HttpOptions,
     pub(crate) shutdown: CancellationToken,
+    /// How many long polls are waiting for tasks right now.
+    pub(crate) waiting_polls: AtomicUsize,
 }
 
 /// An error that makes hyper close the connection without answering (the drop faults).

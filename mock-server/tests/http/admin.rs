@@ -5,7 +5,7 @@ use baton_model::{JsonMap, TaskResult};
 use hyper::{Method, StatusCode};
 use serde_json::json;
 
-use crate::common::{Client, Fixture};
+use crate::common::{Client, Fixture, eventually};
 
 #[tokio::test]
 async fn admin_enqueue_ledger_and_reset() {
@@ -68,27 +68,30 @@ async fn admin_enqueue_ledger_and_reset() {
 
 #[tokio::test]
 async fn admin_routes_are_not_under_api_and_enqueue_wakes_waiting_polls() {
-    let f = Fixture::start().await;
+    // Waiting polls re-check only every 30 s here: only the enqueue's wake-up can deliver the
+    // task within the 5 s poll.
+    let f = Fixture::with(MockServer::builder().long_poll_recheck(Duration::from_secs(30))).await;
     let poll = {
         let client = f.client.clone();
-        let url = f.api("/tasks/poll/batch/encode?count=1&timeout=3000");
-        tokio::spawn(async move {
-            let started = Instant::now();
-            (client.get(&url).await.tasks(), started.elapsed())
-        })
+        let url = f.api("/tasks/poll/batch/encode?count=1&timeout=5000");
+        tokio::spawn(async move { client.get(&url).await.tasks() })
     };
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    let mock = &f.mock;
+    let waiting = eventually(Duration::from_secs(5), async || mock.waiting_polls() == 1).await;
+    assert!(waiting, "the poll never started waiting");
+    let enqueued = Instant::now();
     f.client
         .post_json(
             &f.admin("/enqueue"),
             &json!({"count": 1, "taskType": "encode"}),
         )
         .await;
-    let (tasks, waited) = poll.await.unwrap();
+    let tasks = poll.await.unwrap();
+    let waited = enqueued.elapsed();
     assert_eq!(tasks.len(), 1);
     assert!(
-        waited < Duration::from_millis(1500),
-        "woke after {waited:?}"
+        waited < Duration::from_secs(2),
+        "woke {waited:?} after the enqueue"
     );
     let wrong = f.client.get(&f.api("/admin/ledger")).await;
     assert_eq!(wrong.status, StatusCode::NOT_FOUND);
@@ -131,50 +134,64 @@ async fn delay_fault_holds_the_answer() {
     assert!(started.elapsed() >= Duration::from_millis(290));
 }
 
+/// The faults that break an update's connection: whether the update was applied before the
+/// break decides whether the client's retry is the first application or an identical duplicate
+/// (counted against `drop_after_fired`).
 #[tokio::test]
-async fn drop_before_closes_the_connection_and_applies_nothing() {
-    let f = Fixture::start().await;
-    f.enqueue("encode", 1);
-    let task = f.batch("encode", 1, 0, "").await.remove(0);
-    f.mock
-        .install_faults([FaultRule::new("update", FaultAction::DropBefore).first(1)]);
-    let done = TaskResult::completed(&task, JsonMap::new());
-    let body = serde_json::to_vec(&done).unwrap();
-    let dropped = f
-        .client
-        .try_send(Method::POST, &f.api("/tasks"), "application/json", body)
-        .await;
-    assert!(dropped.is_err(), "answered: {dropped:?}");
-    assert_eq!(f.mock.ledger().completed, 0);
-    // The retry goes through and is the first application, not a duplicate.
-    assert_eq!(f.update(&done).await.status, StatusCode::OK);
-    let ledger = f.mock.ledger();
-    assert_eq!((ledger.completed, ledger.duplicate_identical), (1, 0));
-}
-
-#[tokio::test]
-async fn drop_after_applies_then_closes_and_is_counted() {
-    let f = Fixture::start().await;
-    f.enqueue("encode", 1);
-    let task = f.batch("encode", 1, 0, "").await.remove(0);
-    f.mock
-        .install_faults([FaultRule::new("update", FaultAction::DropAfter).first(1)]);
-    let done = TaskResult::completed(&task, JsonMap::new());
-    let body = serde_json::to_vec(&done).unwrap();
-    let dropped = f
-        .client
-        .try_send(Method::POST, &f.api("/tasks"), "application/json", body)
-        .await;
-    assert!(dropped.is_err(), "answered: {dropped:?}");
-    assert_eq!(f.mock.ledger().completed, 1);
-    // The client's retry is an identical duplicate, within the allowance of drop-after faults.
-    assert_eq!(f.update(&done).await.status, StatusCode::OK);
-    let ledger = f.mock.ledger();
-    assert_eq!(
-        (ledger.duplicate_identical, ledger.drop_after_fired),
-        (1, 1)
-    );
-    assert_eq!((ledger.lost, ledger.duplicate_conflicting), (0, 0));
+async fn broken_update_connections_apply_as_the_fault_says_and_retries_count_accordingly() {
+    struct Case {
+        fault: FaultAction,
+        /// Applied before the connection broke.
+        applied: bool,
+    }
+    let cases = [
+        Case {
+            fault: FaultAction::DropBefore,
+            applied: false,
+        },
+        Case {
+            fault: FaultAction::DropAfter,
+            applied: true,
+        },
+        Case {
+            fault: FaultAction::Truncated,
+            applied: true,
+        },
+    ];
+    for Case { fault, applied } in cases {
+        let name = format!("{fault:?}");
+        let f = Fixture::start().await;
+        f.enqueue("encode", 1);
+        let task = f.batch("encode", 1, 0, "").await.remove(0);
+        f.mock
+            .install_faults([FaultRule::new("update", fault).first(1)]);
+        let done = TaskResult::completed(&task, JsonMap::new());
+        let body = serde_json::to_vec(&done).unwrap();
+        let broken = f
+            .client
+            .try_send(Method::POST, &f.api("/tasks"), "application/json", body)
+            .await;
+        assert!(broken.is_err(), "{name}: answered {broken:?}");
+        let ledger = f.mock.ledger();
+        assert_eq!(ledger.completed, u64::from(applied), "{name}: {ledger:?}");
+        assert_eq!(ledger.faults_fired, 1, "{name}");
+        // The client's retry goes through: the first application after a drop before, an
+        // identical duplicate (within the allowance) after a drop after.
+        assert_eq!(f.update(&done).await.status, StatusCode::OK, "{name}");
+        let ledger = f.mock.ledger();
+        let lost_answers = u64::from(applied);
+        assert_eq!(ledger.completed, 1, "{name}: {ledger:?}");
+        assert_eq!(
+            (ledger.duplicate_identical, ledger.drop_after_fired),
+            (lost_answers, lost_answers),
+            "{name}: {ledger:?}"
+        );
+        assert_eq!(
+            (ledger.lost, ledger.duplicate_conflicting),
+            (0, 0),
+            "{name}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -292,17 +309,12 @@ async fn auth_mints_tokens_checks_them_and_expires_them() {
         f.client.get(&f.admin("/ledger")).await.status,
         StatusCode::OK
     );
-    let mut expired = None;
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < deadline {
-        let answer = authed.get(&url).await;
-        if answer.status == StatusCode::UNAUTHORIZED {
-            expired = Some(answer);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let expired = expired.expect("token never expired");
+    let expired = eventually(Duration::from_secs(5), async || {
+        authed.get(&url).await.status == StatusCode::UNAUTHORIZED
+    })
+    .await;
+    assert!(expired, "token never expired");
+    let expired = authed.get(&url).await;
     assert_eq!(expired.json()["error"], "EXPIRED_TOKEN");
 }
 
@@ -322,7 +334,9 @@ async fn shutdown_ends_waiting_long_polls_and_returns() {
     let client = f.client.clone();
     let url = f.api("/tasks/poll/batch/encode?count=1&timeout=5000");
     let poll = tokio::spawn(async move { client.try_send(Method::GET, &url, "", "").await });
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mock = &f.mock;
+    let waiting = eventually(Duration::from_secs(5), async || mock.waiting_polls() == 1).await;
+    assert!(waiting, "the poll never started waiting");
     let started = Instant::now();
     tokio::time::timeout(Duration::from_secs(3), f.mock.shutdown())
         .await
@@ -394,7 +408,7 @@ async fn a_retrying_client_is_correct_under_mixed_faults() {
         }));
     }
     let core = std::sync::Arc::clone(f.mock.core());
-    let drained = crate::common::eventually(Duration::from_secs(30), || {
+    let drained = eventually(Duration::from_secs(30), async || {
         let l = core.ledger();
         l.completed == TASKS && l.in_flight == 0 && l.queued == 0
     })

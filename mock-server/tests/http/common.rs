@@ -1,141 +1,12 @@
-//! Shared helpers: a small hyper-util client and shortcuts for the mock's endpoints.
-
-use std::time::Duration;
+//! The fixture: a mock plus the shared test client (`baton_mock::test_util`), with shortcuts for
+//! the mock's endpoints.
 
 use baton_mock::{EnqueueRequest, Enqueued, MockServer};
 use baton_model::{Task, TaskResult};
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::{Method, Request, StatusCode, header::HeaderMap};
-use hyper_util::client::legacy::{Client as HyperClient, connect::HttpConnector};
-use hyper_util::rt::TokioExecutor;
-use serde::Serialize;
+use hyper::StatusCode;
 use serde_json::Value;
 
-/// An answer: status, headers and the whole body.
-#[derive(Debug)]
-pub struct Answer {
-    pub status: StatusCode,
-    pub headers: HeaderMap,
-    pub body: Bytes,
-}
-
-impl Answer {
-    pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", String::from_utf8_lossy(&self.body)))
-    }
-
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-
-    pub fn content_type(&self) -> &str {
-        self.headers
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-    }
-
-    pub fn task(&self) -> Task {
-        assert_eq!(self.status, StatusCode::OK, "body: {}", self.text());
-        serde_json::from_slice(&self.body).unwrap()
-    }
-
-    pub fn tasks(&self) -> Vec<Task> {
-        assert_eq!(self.status, StatusCode::OK, "body: {}", self.text());
-        serde_json::from_slice(&self.body).unwrap()
-    }
-}
-
-/// A keep-alive HTTP/1 client with nodelay.
-#[derive(Clone)]
-pub struct Client {
-    inner: HyperClient<HttpConnector, Full<Bytes>>,
-    pub token: Option<String>,
-}
-
-impl Client {
-    pub fn new() -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        Self {
-            inner: HyperClient::builder(TokioExecutor::new()).build(connector),
-            token: None,
-        }
-    }
-
-    /// Sends a request; `Err` when the connection broke (drop and truncation faults).
-    pub async fn try_send(
-        &self,
-        method: Method,
-        url: &str,
-        content_type: &str,
-        body: impl Into<Bytes>,
-    ) -> Result<Answer, String> {
-        let mut request = Request::builder().method(method).uri(url);
-        if !content_type.is_empty() {
-            request = request.header("content-type", content_type);
-        }
-        if let Some(token) = &self.token {
-            request = request.header("x-authorization", token);
-        }
-        let request = request.body(Full::new(body.into())).unwrap();
-        let response = self
-            .inner
-            .request(request)
-            .await
-            .map_err(|e| format!("{e:?}"))?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| format!("body: {e:?}"))?
-            .to_bytes();
-        Ok(Answer {
-            status,
-            headers,
-            body,
-        })
-    }
-
-    pub async fn send(
-        &self,
-        method: Method,
-        url: &str,
-        content_type: &str,
-        body: impl Into<Bytes>,
-    ) -> Answer {
-        self.try_send(method, url, content_type, body)
-            .await
-            .unwrap()
-    }
-
-    pub async fn get(&self, url: &str) -> Answer {
-        self.send(Method::GET, url, "", Bytes::new()).await
-    }
-
-    pub async fn post_json(&self, url: &str, body: &impl Serialize) -> Answer {
-        let bytes = serde_json::to_vec(body).unwrap();
-        self.send(Method::POST, url, "application/json", bytes)
-            .await
-    }
-
-    pub async fn post_raw(&self, url: &str, body: &'static str) -> Answer {
-        self.send(Method::POST, url, "application/json", body).await
-    }
-
-    pub async fn put_json(&self, url: &str, body: &impl Serialize) -> Answer {
-        let bytes = serde_json::to_vec(body).unwrap();
-        self.send(Method::PUT, url, "application/json", bytes).await
-    }
-
-    pub async fn delete(&self, url: &str) -> Answer {
-        self.send(Method::DELETE, url, "", Bytes::new()).await
-    }
-}
+pub use baton_mock::test_util::{Answer, Client, eventually};
 
 /// A mock plus a client, the usual test setup.
 pub struct Fixture {
@@ -219,19 +90,5 @@ impl Fixture {
         let mut tasks = self.batch(task_type, 1, 1000, extra).await;
         assert_eq!(tasks.len(), 1, "no {task_type} task to poll");
         tasks.remove(0)
-    }
-}
-
-/// Polls `condition` every 10 ms until it holds or `limit` passes; returns whether it held.
-pub async fn eventually(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
-    let deadline = tokio::time::Instant::now() + limit;
-    loop {
-        if condition() {
-            return true;
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }

@@ -3,7 +3,7 @@ use std::time::{Duration, Instant};
 use baton_mock::MockServer;
 use serde_json::{Value, json};
 
-use crate::common::Fixture;
+use crate::common::{Fixture, eventually};
 
 /// A mock whose active-domain window is short, with a one-task workflow `w` of type `encode`.
 async fn fixture(window: Duration) -> Fixture {
@@ -105,16 +105,16 @@ async fn a_domain_stops_counting_once_its_last_poll_is_older_than_the_window() {
         Some("gpu")
     );
     // Keep starting workflows until the choice moves to the last entry (bounded wait).
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
+    let moved = eventually(Duration::from_secs(5), async || {
         let domain = scheduled_domain(&f, domains.clone()).await;
         if domain.as_deref() == Some("cpu") {
-            break;
+            return true;
         }
         assert_eq!(domain.as_deref(), Some("gpu"));
-        assert!(Instant::now() < deadline, "gpu never went inactive");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        false
+    })
+    .await;
+    assert!(moved, "gpu never went inactive");
     assert!(polled.elapsed() >= window - Duration::from_millis(5));
     // With NO_DOMAIN last, an inactive list means the plain queue.
     assert_eq!(

@@ -243,7 +243,14 @@ async fn extend_lease_only_bumps_the_update_time() {
     let f = Fixture::start().await;
     f.enqueue("encode", 1);
     let task = f.batch("encode", 1, 0, "").await.remove(0);
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    // The update time has millisecond resolution: extend once the wall clock has moved on.
+    let now_ms = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64)
+    };
+    let moved = eventually(Duration::from_secs(5), async || now_ms() > task.update_time).await;
+    assert!(moved, "the clock never moved");
     let mut lease =
         TaskResult::for_task(&task, TaskResultStatus::Completed).with_output("ignored", 1);
     lease.extend_lease = true;
@@ -273,7 +280,9 @@ async fn the_sweeper_times_out_silent_tasks_and_retries_them() {
     let task = f.batch("encode", 1, 0, "").await.remove(0);
     let core = f.mock.core();
     assert!(
-        eventually(Duration::from_secs(5), || core.ledger().timed_out == 1).await,
+        eventually(Duration::from_secs(5), async || core.ledger().timed_out
+            == 1)
+        .await,
         "never timed out"
     );
     let old = core.task(&task.task_id).unwrap();

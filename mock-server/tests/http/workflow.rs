@@ -395,7 +395,7 @@ async fn a_response_timeout_with_no_retries_left_times_the_workflow_out() {
     let id = f.start_workflow("w", "", &json!({})).await;
     let task = f.take("slow", "").await;
     let core = f.mock.core();
-    let timed_out = eventually(Duration::from_secs(5), || {
+    let timed_out = eventually(Duration::from_secs(5), async || {
         core.workflow(&id, false)
             .is_ok_and(|wf| wf.status == WorkflowStatus::TimedOut)
     })
@@ -425,7 +425,7 @@ async fn the_workflow_timeout_applies_with_time_out_wf_only() {
     let lenient = f.start_workflow("lenient", "", &json!({})).await;
     let started = std::time::Instant::now();
     let core = f.mock.core();
-    let timed_out = eventually(Duration::from_secs(5), || {
+    let timed_out = eventually(Duration::from_secs(5), async || {
         core.workflow(&strict, false)
             .is_ok_and(|wf| wf.status == WorkflowStatus::TimedOut)
     })
@@ -442,7 +442,7 @@ async fn the_workflow_timeout_applies_with_time_out_wf_only() {
     assert_eq!(wf["tasks"][0]["status"], "CANCELED");
     // ALERT_ONLY only logs: past its deadline and a sweep later, the lenient one still runs.
     assert!(
-        eventually(Duration::from_secs(3), || started.elapsed()
+        eventually(Duration::from_secs(3), async || started.elapsed()
             > Duration::from_millis(1100))
         .await
     );

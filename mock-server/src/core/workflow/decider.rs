@@ -1,80 +1,28 @@
-//! Workflow instances and the decider for linear workflows of SIMPLE tasks
-//! (conductor-api.md §7.3–§7.5).
-//!
-//! A workflow is started with its definition snapshotted (task definitions embedded), its first
-//! task scheduled before the start call returns. Every time one of its tasks ends,
-//! [`State::workflow_task_ended`] decides synchronously what follows: the next task, a retry,
-//! COMPLETED_WITH_ERRORS for an optional task, or the end of the workflow. Ended workflows are
-//! kept readable up to [`CoreConfig::keep_workflows`](super::CoreConfig::keep_workflows), then
-//! evicted with their tasks.
+//! The decider for linear workflows: what follows when a workflow task ends (the next task, a
+//! retry, COMPLETED_WITH_ERRORS for an optional task, or the end of the workflow), decided
+//! synchronously under the core's lock; plus scheduling, termination, workflow timeouts and
+//! eviction.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use baton_model::{
-    JsonMap, TaskDef, TaskStatus, TimeoutPolicy, Workflow, WorkflowDef, WorkflowStatus,
-};
+use baton_model::{JsonMap, TaskDef, TaskStatus, TimeoutPolicy, WorkflowStatus};
 use serde_json::{Value, json};
 
-use super::expr::Resolver;
-use super::ledger::FP_SERVER;
-use super::record::{TaskRecord, TaskSpec, WorkflowRecord, WorkflowTaskInfo};
-use super::{Clock, QueueKey, State, domains};
+use super::{Instance, Start, TerminateError, WorkflowRecord};
+use crate::core::State;
+use crate::core::clock::Clock;
+use crate::core::domains;
+use crate::core::expr::Resolver;
+use crate::core::ledger::FP_SERVER;
+use crate::core::queue::QueueKey;
+use crate::core::record::{TaskRecord, TaskSpec, WorkflowTaskInfo};
+use crate::core::retry::{self, RetryDelay};
 use crate::ids;
-
-/// One workflow instance.
-#[derive(Debug)]
-pub(crate) struct Instance {
-    /// The definition as it was at start, task definitions embedded.
-    pub(crate) def: Arc<WorkflowDef>,
-    pub(crate) status: WorkflowStatus,
-    pub(crate) input: JsonMap,
-    pub(crate) output: JsonMap,
-    pub(crate) correlation_id: Option<String>,
-    pub(crate) priority: i32,
-    pub(crate) task_to_domain: BTreeMap<String, String>,
-    pub(crate) reason: Option<String>,
-    pub(crate) failed_refs: Vec<String>,
-    pub(crate) failed_names: Vec<String>,
-    pub(crate) variables: JsonMap,
-    /// Times in µs on the core's clock; `end_time` 0 while running.
-    pub(crate) create_time: u64,
-    pub(crate) update_time: u64,
-    pub(crate) end_time: u64,
-    /// Task sequence numbers in schedule order.
-    pub(crate) tasks: Vec<u64>,
-    /// The records of its ended tasks (live ones are in the core's live map).
-    pub(crate) ended: HashMap<u64, TaskRecord>,
-    /// The last `seq` given to one of its tasks.
-    last_task_seq: i32,
-    /// The workflow-timeout deadline registered with the sweeper, if any.
-    deadline: Option<u64>,
-    /// Whether it is already counted among the ended workflows awaiting eviction.
-    listed_as_ended: bool,
-}
-
-/// What started a workflow, for the not-found message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum StartedBy {
-    /// `POST /api/workflow/{name}`.
-    Name,
-    /// `POST /api/workflow` with a StartWorkflowRequest.
-    Request,
-}
-
-/// A validated start: the definition to run and the request's settings.
-#[derive(Debug)]
-pub(crate) struct Start {
-    pub(crate) def: WorkflowDef,
-    pub(crate) input: JsonMap,
-    pub(crate) correlation_id: Option<String>,
-    pub(crate) priority: i32,
-    pub(crate) task_to_domain: BTreeMap<String, String>,
-}
 
 impl State {
     /// Creates a RUNNING workflow from `start` and schedules its first task; returns its number.
-    pub(crate) fn start_workflow(&mut self, start: Start, now: u64) -> u64 {
+    pub(in crate::core) fn start_workflow(&mut self, start: Start, now: u64) -> u64 {
         let mut def = start.def;
         for task in &mut def.tasks {
             if task.task_definition.is_none() {
@@ -114,7 +62,7 @@ impl State {
             listed_as_ended: false,
         };
         if let Some(deadline) = deadline {
-            self.workflow_deadlines.insert((deadline, id));
+            self.workflow_deadlines.insert(deadline, id);
         }
         self.schedule_workflow_task(id, &mut instance, 0, None, now);
         self.workflows
@@ -123,13 +71,13 @@ impl State {
     }
 
     /// Schedules the workflow task at `index`: a first attempt, or with `retry` = (the failed
-    /// attempt's sequence, its record, the delay in seconds) the next attempt.
-    fn schedule_workflow_task(
+    /// attempt's sequence, its record, the retry delay) the next attempt.
+    pub(in crate::core) fn schedule_workflow_task(
         &mut self,
         id: u64,
         instance: &mut Instance,
         index: usize,
-        retry: Option<(u64, &TaskRecord, u64)>,
+        retry: Option<(u64, &TaskRecord, RetryDelay)>,
         now: u64,
     ) {
         let workflow_def = Arc::clone(&instance.def);
@@ -171,11 +119,15 @@ impl State {
             instance.priority,
             info,
         ));
-        let delay_s = match retry {
-            Some((_, _, delay_s)) => delay_s,
-            None => u64::try_from(task.start_delay).unwrap_or(0),
+        let delay = match retry {
+            Some((_, _, delay)) => delay,
+            None => RetryDelay {
+                seconds: u64::try_from(task.start_delay).unwrap_or(0),
+                jitter_ms: 0,
+            },
         };
-        let due = now.saturating_add(delay_s.saturating_mul(1_000_000));
+        let delay_s = delay.seconds;
+        let due = now.saturating_add(delay.micros());
         let mut record = TaskRecord::new(id, spec, now, due);
         record.start_delay_seconds = i32::try_from(delay_s).unwrap_or(i32::MAX);
         record.callback_after_seconds = i64::try_from(delay_s).unwrap_or(i64::MAX);
@@ -192,7 +144,12 @@ impl State {
     }
 
     /// `params` with every `${...}` resolved against workflow `id`.
-    fn resolve(&self, id: u64, instance: &Instance, params: &JsonMap) -> JsonMap {
+    pub(in crate::core) fn resolve(
+        &self,
+        id: u64,
+        instance: &Instance,
+        params: &JsonMap,
+    ) -> JsonMap {
         let clock = self.clock;
         let mut resolver = Resolver::new(|root: &str| {
             if root == "workflow" {
@@ -217,7 +174,12 @@ impl State {
 
     /// Decides what follows the end of `record` (sequence `seq`), a task of a real workflow,
     /// and keeps the record with its workflow.
-    pub(crate) fn workflow_task_ended(&mut self, seq: u64, mut record: TaskRecord, now: u64) {
+    pub(in crate::core) fn workflow_task_ended(
+        &mut self,
+        seq: u64,
+        mut record: TaskRecord,
+        now: u64,
+    ) {
         let id = record.workflow;
         let Some(WorkflowRecord::Instance(mut instance)) = self.workflows.remove(&id) else {
             self.keep_ended(seq, record);
@@ -235,16 +197,15 @@ impl State {
             instance.ended.insert(seq, record);
             self.advance(id, &mut instance, index, now);
         } else {
-            let retriable = matches!(record.status, TaskStatus::Failed | TaskStatus::TimedOut);
-            if retriable && record.retry_count < record.spec.def.retry_count {
-                let delay_s = self.retry_delay(&record.spec.def, record.retry_count);
+            if retry::should_retry(&record) {
+                let delay = retry::retry_delay(&mut self.rng, &record.spec.def, record.retry_count);
                 record.retried = true;
                 self.ledger.counts.retried += 1;
                 self.schedule_workflow_task(
                     id,
                     &mut instance,
                     index,
-                    Some((seq, &record, delay_s)),
+                    Some((seq, &record, delay)),
                     now,
                 );
                 instance.ended.insert(seq, record);
@@ -284,7 +245,13 @@ impl State {
     }
 
     /// The task at `index` is done: schedule the next one, or complete the workflow.
-    fn advance(&mut self, id: u64, instance: &mut Instance, index: usize, now: u64) {
+    pub(in crate::core) fn advance(
+        &mut self,
+        id: u64,
+        instance: &mut Instance,
+        index: usize,
+        now: u64,
+    ) {
         if index + 1 < instance.def.tasks.len() {
             self.schedule_workflow_task(id, instance, index + 1, None, now);
         } else {
@@ -294,7 +261,7 @@ impl State {
 
     /// Ends workflow `id` with `status`: cancels its open tasks, computes its output and
     /// queues it for eviction.
-    fn finish(
+    pub(in crate::core) fn finish(
         &mut self,
         id: u64,
         instance: &mut Instance,
@@ -330,7 +297,7 @@ impl State {
             self.resolve(id, instance, &params)
         };
         if let Some(deadline) = instance.deadline.take() {
-            self.workflow_deadlines.remove(&(deadline, id));
+            self.workflow_deadlines.remove(deadline, id);
         }
         if !instance.listed_as_ended {
             instance.listed_as_ended = true;
@@ -339,7 +306,7 @@ impl State {
     }
 
     /// Terminates workflow `id` (`DELETE /api/workflow/{id}`).
-    pub(crate) fn terminate_workflow(
+    pub(in crate::core) fn terminate_workflow(
         &mut self,
         id: u64,
         reason: Option<String>,
@@ -378,45 +345,33 @@ impl State {
         result
     }
 
-    /// Times out every running workflow past its `timeoutSeconds` (TIME_OUT_WF); returns how
-    /// many.
-    pub(crate) fn sweep_workflows(&mut self, now: u64) -> usize {
-        let mut expired = Vec::new();
-        while let Some(&(deadline, id)) = self.workflow_deadlines.first() {
-            if deadline > now {
-                break;
-            }
-            self.workflow_deadlines.pop_first();
-            expired.push(id);
+    /// The sweeper found workflow `id` past its `timeoutSeconds` (TIME_OUT_WF): it times out
+    /// unless it has already ended.
+    pub(in crate::core) fn time_out_workflow(&mut self, id: u64, now: u64) {
+        let Some(WorkflowRecord::Instance(mut instance)) = self.workflows.remove(&id) else {
+            return;
+        };
+        instance.deadline = None;
+        if !instance.status.is_terminal() {
+            let elapsed = now.saturating_sub(instance.create_time) / 1_000_000;
+            let reason = format!(
+                "Workflow timed out after {elapsed} seconds. Timeout configured as {} seconds. Timeout policy configured to TIME_OUT_WF",
+                instance.def.timeout_seconds
+            );
+            self.finish(
+                id,
+                &mut instance,
+                WorkflowStatus::TimedOut,
+                Some(reason),
+                now,
+            );
         }
-        for &id in &expired {
-            let Some(WorkflowRecord::Instance(mut instance)) = self.workflows.remove(&id) else {
-                continue;
-            };
-            instance.deadline = None;
-            if !instance.status.is_terminal() {
-                let elapsed = now.saturating_sub(instance.create_time) / 1_000_000;
-                let reason = format!(
-                    "Workflow timed out after {elapsed} seconds. Timeout configured as {} seconds. Timeout policy configured to TIME_OUT_WF",
-                    instance.def.timeout_seconds
-                );
-                self.finish(
-                    id,
-                    &mut instance,
-                    WorkflowStatus::TimedOut,
-                    Some(reason),
-                    now,
-                );
-            }
-            self.workflows
-                .insert(id, WorkflowRecord::Instance(instance));
-        }
-        self.evict_workflows();
-        expired.len()
+        self.workflows
+            .insert(id, WorkflowRecord::Instance(instance));
     }
 
     /// Forgets the oldest ended workflows beyond the configured number, with their tasks.
-    fn evict_workflows(&mut self) {
+    pub(in crate::core) fn evict_workflows(&mut self) {
         while self.ended_workflows.len() > self.config.keep_workflows {
             let Some(id) = self.ended_workflows.pop_front() else {
                 break;
@@ -429,75 +384,6 @@ impl State {
             self.evicted_workflows += 1;
         }
     }
-
-    /// The wire form of workflow `id`.
-    pub(crate) fn render_workflow(&self, id: u64, include_tasks: bool) -> Option<Workflow> {
-        let Some(WorkflowRecord::Instance(instance)) = self.workflows.get(&id) else {
-            return None;
-        };
-        let clock = &self.clock;
-        let ms = |micros: u64| {
-            if micros == 0 {
-                0
-            } else {
-                clock.epoch_ms(micros)
-            }
-        };
-        let mut workflow = Workflow::default();
-        workflow.workflow_id = ids::workflow_id(id);
-        workflow.status = instance.status;
-        workflow.input = instance.input.clone();
-        workflow.output = instance.output.clone();
-        if include_tasks {
-            workflow.tasks = instance
-                .tasks
-                .iter()
-                .filter_map(|seq| {
-                    let record = self.live.get(seq).or_else(|| instance.ended.get(seq))?;
-                    Some(record.to_task(*seq, clock))
-                })
-                .collect();
-        }
-        workflow.correlation_id.clone_from(&instance.correlation_id);
-        workflow.priority = instance.priority;
-        workflow.task_to_domain.clone_from(&instance.task_to_domain);
-        workflow
-            .reason_for_incompletion
-            .clone_from(&instance.reason);
-        workflow
-            .failed_reference_task_names
-            .clone_from(&instance.failed_refs);
-        workflow
-            .failed_task_names
-            .clone_from(&instance.failed_names);
-        workflow.create_time = ms(instance.create_time);
-        workflow.start_time = ms(instance.create_time);
-        workflow.update_time = ms(instance.update_time);
-        workflow.end_time = ms(instance.end_time);
-        workflow.workflow_definition = Some(WorkflowDef::clone(&instance.def));
-        workflow.workflow_name = Some(instance.def.name.clone());
-        workflow.workflow_version = instance.def.version;
-        workflow.variables.clone_from(&instance.variables);
-        Some(workflow)
-    }
-
-    /// The record of an ended task of a workflow, by sequence number.
-    pub(crate) fn workflow_task_record(&self, seq: u64) -> Option<&TaskRecord> {
-        let id = self.task_workflow.get(&seq)?;
-        match self.workflows.get(id)? {
-            WorkflowRecord::Instance(instance) => instance.ended.get(&seq),
-            WorkflowRecord::Bulk { .. } => None,
-        }
-    }
-}
-
-/// Why a terminate was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum TerminateError {
-    /// No such (real) workflow.
-    NotFound,
-    /// It has completed: 409.
-    Completed,
 }
 
 /// A task as an expression root: `${ref.output.x}`, `${ref.input.x}`, `${ref.status}`, ...
