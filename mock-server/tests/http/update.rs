@@ -420,7 +420,12 @@ async fn numbers_in_inputs_and_outputs_keep_their_exact_digits() {
     let body = format!(r#"{{"taskType": "digits", "input": {{"big": {big}, "price": 0.10}}}}"#);
     let answer = f
         .client
-        .send(hyper::Method::POST, &f.admin("/enqueue"), "application/json", body)
+        .send(
+            hyper::Method::POST,
+            &f.admin("/enqueue"),
+            "application/json",
+            body,
+        )
         .await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
     let polled = f
@@ -434,14 +439,22 @@ async fn numbers_in_inputs_and_outputs_keep_their_exact_digits() {
     let task = f.batch("digits", 1, 0, "").await;
     assert!(task.is_empty());
     let id = answer.json()["firstTaskId"].as_str().unwrap().to_owned();
-    let workflow = answer.json()["workflowInstanceId"].as_str().unwrap().to_owned();
+    let workflow = answer.json()["workflowInstanceId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let result = format!(
         r#"{{"taskId": "{id}", "workflowInstanceId": "{workflow}", "status": "COMPLETED",
             "outputData": {{"echo": -{big}}}}}"#
     );
     let posted = f
         .client
-        .send(hyper::Method::POST, &f.api("/tasks"), "application/json", result)
+        .send(
+            hyper::Method::POST,
+            &f.api("/tasks"),
+            "application/json",
+            result,
+        )
         .await;
     assert_eq!(posted.status, StatusCode::OK, "{}", posted.text());
     let stored = f.mock.core().task(&id).unwrap();
