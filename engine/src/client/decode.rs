@@ -129,8 +129,8 @@ impl DecodeBuffers {
         }
     }
 
-    /// An update-v2 answer (one task) in `body`. A body that is not JSON counts as one lost
-    /// task: the server took the result and may have handed one out.
+    /// An update-v2 answer (one task) in `body`. A body that is not JSON is logged, not
+    /// counted: nothing says it held a task (the result was taken either way).
     pub(crate) fn decode_single(&mut self) -> Decoded<Option<Polled>> {
         let whole = match self.decode_whole::<Polled>() {
             Ok(task) => {
@@ -150,17 +150,14 @@ impl DecodeBuffers {
                 }
             }
             Err(err) => {
-                tracing::error!(
+                tracing::warn!(
                     size = self.body.len(),
                     error = %err,
                     fast_path_error = %whole,
-                    "update-v2 answer is not JSON; the task it may carry is left to the \
+                    "update-v2 answer is not JSON; a task it may carry is left to the \
                      server's response timeout"
                 );
-                Decoded {
-                    tasks: None,
-                    lost: 1,
-                }
+                Decoded::default()
             }
         }
     }
@@ -446,6 +443,6 @@ mod tests {
         );
         let garbage = buffers("not json").decode_single();
         assert!(garbage.tasks.is_none());
-        assert_eq!(garbage.lost, 1);
+        assert_eq!(garbage.lost, 0);
     }
 }
