@@ -97,3 +97,58 @@ pub async fn call(
         .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&bytes).into()));
     (status, value)
 }
+
+/// Rewrites one answer: given the request's path and query and the answer's body, returns the
+/// body to send instead.
+pub type Rewrite = dyn Fn(&str, bytes::Bytes) -> bytes::Bytes + Send + Sync;
+
+/// A proxy on 127.0.0.1 in front of `mock` that forwards every request and passes each
+/// answer's body through `rewrite` (its `Content-Length` follows). Returns the proxy's API URL.
+pub async fn rewriting_proxy(mock: &MockServer, rewrite: std::sync::Arc<Rewrite>) -> String {
+    use http_body_util::{BodyExt, Full};
+    use hyper::header::CONTENT_LENGTH;
+    use hyper_util::client::legacy::Client;
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/api", listener.local_addr().unwrap());
+    let upstream: hyper::Uri = mock.base_url().parse().unwrap();
+    let origin = format!("http://{}", upstream.authority().unwrap());
+    let client: Client<_, Full<bytes::Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let (origin, client, rewrite) = (origin.clone(), client.clone(), rewrite.clone());
+            let service = hyper::service::service_fn(move |request: hyper::Request<_>| {
+                let (origin, client, rewrite) = (origin.clone(), client.clone(), rewrite.clone());
+                async move {
+                    let (parts, incoming): (_, hyper::body::Incoming) = request.into_parts();
+                    let payload = incoming.collect().await.unwrap().to_bytes();
+                    let target = parts
+                        .uri
+                        .path_and_query()
+                        .map_or("/", |p| p.as_str())
+                        .to_owned();
+                    let mut forwarded = hyper::Request::builder()
+                        .method(parts.method)
+                        .uri(format!("{origin}{target}"))
+                        .body(Full::new(payload))
+                        .unwrap();
+                    *forwarded.headers_mut() = parts.headers;
+                    let (mut parts, incoming) = client.request(forwarded).await?.into_parts();
+                    let payload = incoming.collect().await.unwrap().to_bytes();
+                    parts.headers.remove(CONTENT_LENGTH);
+                    let body = Full::new(rewrite(&target, payload));
+                    Ok::<_, hyper_util::client::legacy::Error>(hyper::Response::from_parts(
+                        parts, body,
+                    ))
+                }
+            });
+            tokio::spawn(async move {
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    url
+}

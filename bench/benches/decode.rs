@@ -1,5 +1,7 @@
-//! Decoding a 100-task batch-poll answer: simd-json with reused buffers (as the engine's client
-//! does: the body is copied into a reused `Vec`, then parsed in place) next to serde_json.
+//! Decoding a 100-task batch-poll answer: simd-json with reused buffers (the body copied into a
+//! reused `Vec`, parsed in place), the engine client's fast path (a padded copy parsed with
+//! `fill_tape_padded`, tape reused, the body left intact for the per-task fallback), and
+//! serde_json.
 
 use baton_bench::fixtures;
 use baton_model::Task;
@@ -20,6 +22,32 @@ fn decode(c: &mut Criterion) {
             let tasks: Vec<Task> =
                 simd_json::serde::from_slice_with_buffers(&mut buffer, &mut scratch)
                     .unwrap_or_default();
+            assert_eq!(tasks.len(), 100);
+            black_box(tasks)
+        });
+    });
+
+    group.bench_function("simd_json_padded_tape_reused", |b| {
+        let mut padded: Vec<u8> = Vec::with_capacity(body.len() + simd_json::INPUT_PADDING);
+        let mut scratch = simd_json::Buffers::new(body.len());
+        let mut kept = simd_json::Tape::null();
+        b.iter(|| {
+            padded.clear();
+            padded.extend_from_slice(&body);
+            padded.resize(body.len() + simd_json::INPUT_PADDING, b' ');
+            let mut tape = std::mem::replace(&mut kept, simd_json::Tape::null()).reset();
+            let tasks: Vec<Task> =
+                match simd_json::fill_tape_padded(&mut padded, body.len(), &mut scratch, &mut tape)
+                {
+                    Ok(()) => {
+                        let mut de = simd_json::Deserializer::from_tape(tape);
+                        let tasks = serde::Deserialize::deserialize(&mut de).unwrap_or_default();
+                        tape = de.into_tape();
+                        tasks
+                    }
+                    Err(_) => Vec::new(),
+                };
+            kept = tape.reset();
             assert_eq!(tasks.len(), 100);
             black_box(tasks)
         });

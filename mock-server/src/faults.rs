@@ -48,7 +48,8 @@ pub enum FaultAction {
 pub struct FaultRule {
     /// The route name (`poll`, `batch_poll`, `update`, ...) or `"*"`.
     pub route: String,
-    /// What to do.
+    /// What to do. Flattened, so buffered while parsing: with serde_json's
+    /// `arbitrary_precision` only integer fields may live in a [`FaultAction`].
     #[serde(flatten)]
     pub action: FaultAction,
     /// Fire on each matching request with this probability (0..=1).
@@ -281,5 +282,27 @@ mod tests {
         let json = serde_json::to_value(&listed[1]).unwrap();
         assert_eq!(json["kind"], "delay");
         assert_eq!(json["delayMs"], 5);
+    }
+
+    #[test]
+    fn fractional_probabilities_parse_with_exact_digit_numbers() {
+        // With serde_json's arbitrary_precision, a fraction that goes through a buffer (an
+        // untagged or flattened part) arrives as a map; the trigger fields are the rule's own,
+        // never buffered, and the flattened action holds integers only.
+        let rule: FaultRule = serde_json::from_str(
+            r#"{"route":"poll","kind":"delay","delayMs":7,"probability":0.25,"every":2}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            rule,
+            FaultRule::new("poll", FaultAction::Delay { delay_ms: 7 })
+                .probability(0.25)
+                .every(2)
+        );
+        let echoed: FaultRule =
+            serde_json::from_value(serde_json::to_value(&rule).unwrap()).unwrap();
+        assert_eq!(echoed, rule);
+        let missing = serde_json::from_str::<FaultRule>(r#"{"route":"poll","kind":"status"}"#);
+        assert!(missing.unwrap_err().to_string().contains("status"));
     }
 }

@@ -11,6 +11,7 @@
 //! | [`Core`] | the synchronous state and rules, reachable via [`MockServer::core`] |
 //! | [`LedgerSnapshot`] | counters: handed out, completed, duplicates, lost, latency, ... |
 //! | [`FaultRule`] | a fault to inject: status, delay, drop before/after, malformed, truncated |
+//! | [`ExternalPayload`] | tasks whose input sits in external payload storage ([`MockServer::enqueue_external`]) |
 //! | `wiremock::ConductorResponder` | (feature `wiremock`) the same core behind a wiremock server |
 //! | `test_util` | (feature `test-util`) an HTTP test client and `eventually`, a bounded wait |
 //!
@@ -32,6 +33,7 @@
 mod auth;
 pub mod core;
 mod error;
+mod external;
 mod faults;
 mod http;
 pub mod ids;
@@ -48,6 +50,7 @@ pub use core::{
     UpdateOutcome,
 };
 pub use error::ApiError;
+pub use external::{ExternalEnqueued, ExternalPayload};
 pub use faults::{FaultAction, FaultRule, Faults, InstalledRule};
 pub use server::{MockServer, MockServerBuilder, StartError};
 pub use tls::{TlsError, TlsIdentity};

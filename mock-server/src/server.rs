@@ -10,6 +10,8 @@ use tokio_util::task::TaskTracker;
 
 use crate::auth::{Auth, Credentials};
 use crate::core::{Core, CoreConfig, EnqueueRequest, Enqueued, LedgerSnapshot};
+use crate::error::ApiError;
+use crate::external::{ExternalEnqueued, ExternalPayload, ExternalStore};
 use crate::faults::{FaultRule, Faults};
 use crate::http::{self, App, HttpOptions};
 use crate::tls::{TlsError, TlsIdentity};
@@ -185,6 +187,7 @@ impl MockServerBuilder {
         let app = Arc::new(App {
             core: Arc::clone(&core),
             faults: Arc::new(Faults::new(self.seed)),
+            external: ExternalStore::default(),
             auth: self
                 .auth
                 .map(|creds| Auth::new(creds, self.token_ttl, self.seed)),
@@ -196,6 +199,7 @@ impl MockServerBuilder {
             shutdown: shutdown.clone(),
             waiting_polls: Default::default(),
         });
+        app.external.set_origin(format!("http://{local}"));
         let tracker = TaskTracker::new();
         tracker.spawn(sweeper(
             Arc::clone(&core),
@@ -315,6 +319,20 @@ impl MockServer {
         self.app.core.enqueue(request)
     }
 
+    /// Enqueues tasks whose input sits in external payload storage (same as
+    /// `POST /admin/enqueue-external`): they are handed out with an empty `inputData` and
+    /// `externalInputPayloadStoragePath` set, and the input is served where
+    /// `GET /api/tasks/externalstoragelocation` points (or, with
+    /// [`ExternalPayload::Missing`], is not: fetching it gets 404). Fails only if the input
+    /// does not serialize.
+    pub fn enqueue_external(
+        &self,
+        request: EnqueueRequest,
+        payload: ExternalPayload,
+    ) -> Result<ExternalEnqueued, ApiError> {
+        self.app.external.enqueue(&self.app.core, request, payload)
+    }
+
     /// The ledger, fault counters included (same as `GET /admin/ledger`).
     pub fn ledger(&self) -> LedgerSnapshot {
         http::admin_ledger(&self.app)
@@ -323,6 +341,7 @@ impl MockServer {
     /// Forgets all tasks, logs, poll data, ledger entries and fault rules.
     pub fn reset(&self) {
         self.app.core.reset();
+        self.app.external.clear();
         self.app.faults.clear();
     }
 

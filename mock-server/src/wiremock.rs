@@ -36,6 +36,7 @@ use hyper::header::CONTENT_TYPE;
 use tokio_util::sync::CancellationToken;
 
 use crate::core::{Core, CoreConfig};
+use crate::external::ExternalStore;
 use crate::faults::Faults;
 use crate::http::{App, HttpOptions, answer_now, body, router};
 
@@ -65,6 +66,7 @@ impl ConductorResponder {
             app: Arc::new(App {
                 core,
                 faults: Arc::new(Faults::new(seed)),
+                external: ExternalStore::default(),
                 auth: None,
                 options: HttpOptions {
                     update_v2,

@@ -29,3 +29,7 @@ mod workflow_domains;
 
 /// Reliability under injected faults, servers that vanish or stall, update-v2 and v1.
 mod reliability;
+
+/// Decoding and size limits: undecodable tasks, exact digits, answers that are not JSON or too
+/// large, externalized inputs, oversize outputs.
+mod decoding;

@@ -6,15 +6,25 @@
 //! lease is kept by the [`LeaseKeeper`] (when the worker extends leases). Finished results come
 //! back over a channel that a pump drains in batches: it takes one updater-queue slot per
 //! result (waiting when the queue is full: backpressure) and hands the batch to the Updater.
+//!
+//! Two kinds of task never reach the worker as they came. One whose fields could not be
+//! decoded ([`Polled::Undecodable`]) becomes a FAILED result at once, naming the field, and
+//! goes the same way as any result. One whose input was externalized
+//! (`externalInputPayloadStoragePath`) has its input fetched first, on the arbiter, while it
+//! holds its slot; if that fails it is posted FAILED naming the path: it never runs with an
+//! empty input.
 
 use std::sync::Arc;
 
 use actix::prelude::*;
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, mpsc};
+use tokio_util::sync::DropGuard;
 
 use crate::actors::lease::LeaseKeeper;
 use crate::actors::messages::{Execute, Finished, LeasedTask, Post};
 use crate::actors::{Pipeline, Stats};
+use crate::client::{ConductorClient, ErrorChain, Polled, Undecodable};
+use crate::model::{Task, TaskResult, TaskResultStatus};
 use crate::pool::BlockingPool;
 use crate::worker::WorkerSpec;
 
@@ -23,45 +33,77 @@ const MAX_RESULT_BATCH: usize = 256;
 
 /// Executes one worker's tasks.
 pub(crate) struct Executor {
+    launcher: Launcher,
+    finished_rx: Option<mpsc::UnboundedReceiver<Finished>>,
+    updater: Recipient<Post>,
+    leases: LeaseKeeper,
+    client: ConductorClient,
+}
+
+/// What starting an execution needs; cloned only for tasks whose input must be fetched first.
+#[derive(Clone)]
+struct Launcher {
     /// The arbiter's runtime, entered on pool threads so blocking workers can use tokio.
     runtime: Option<tokio::runtime::Handle>,
     pipeline: Arc<Pipeline>,
     spec: Arc<WorkerSpec>,
     pool: Option<Arc<BlockingPool>>,
     finished_tx: mpsc::UnboundedSender<Finished>,
-    finished_rx: Option<mpsc::UnboundedReceiver<Finished>>,
-    updater: Recipient<Post>,
-    leases: LeaseKeeper,
 }
 
 impl Executor {
     /// An executor for `spec`, posting through `updater`; `pool` is `Some` for blocking
-    /// workers.
+    /// workers; `client` fetches externalized inputs.
     pub(crate) fn new(
         pipeline: Arc<Pipeline>,
         spec: Arc<WorkerSpec>,
         pool: Option<Arc<BlockingPool>>,
         updater: Recipient<Post>,
         leases: LeaseKeeper,
+        client: ConductorClient,
     ) -> Self {
         // Unbounded in type only: at most `concurrency` results exist at once (one per permit).
         let (finished_tx, finished_rx) = mpsc::unbounded_channel();
         Self {
-            runtime: None,
-            pipeline,
-            spec,
-            pool,
-            finished_tx,
+            launcher: Launcher {
+                runtime: None,
+                pipeline,
+                spec,
+                pool,
+                finished_tx,
+            },
             finished_rx: Some(finished_rx),
             updater,
             leases,
+            client,
         }
     }
 
     fn run_task(&self, leased: LeasedTask) {
         let LeasedTask { task, permit } = leased;
+        let task = match task {
+            Polled::Task(task) => task,
+            Polled::Undecodable(bad) => return self.launcher.reject(bad, permit),
+        };
         // Stops extending the lease (on drop) as soon as the execution ends, however it ends.
         let lease_guard = self.leases.keep(&task);
+        if task.external_input_payload_storage_path.is_some() {
+            let launcher = self.launcher.clone();
+            let client = self.client.clone();
+            actix_rt::spawn(async move {
+                launcher
+                    .fetch_input_then_launch(client, task, permit, lease_guard)
+                    .await;
+            });
+            return;
+        }
+        self.launcher.launch(task, permit, lease_guard);
+    }
+}
+
+impl Launcher {
+    /// Starts executing `task` (on the pool, or as a local task of this arbiter).
+    fn launch(&self, task: Task, permit: OwnedSemaphorePermit, lease_guard: Option<DropGuard>) {
         let spec = Arc::clone(&self.spec);
         let worker_id = Arc::clone(&self.pipeline.worker_id);
         let finished = self.finished_tx.clone();
@@ -85,15 +127,83 @@ impl Executor {
             }
         }
     }
+
+    /// Fetches an externalized input into `task`, then launches it; posts FAILED naming the
+    /// path when the fetch fails.
+    async fn fetch_input_then_launch(
+        self,
+        client: ConductorClient,
+        mut task: Task,
+        permit: OwnedSemaphorePermit,
+        lease_guard: Option<DropGuard>,
+    ) {
+        let Some(path) = task.external_input_payload_storage_path.take() else {
+            return self.launch(task, permit, lease_guard);
+        };
+        let stats = &self.pipeline.stats;
+        match client.external_input(&path).await {
+            Ok(input) => {
+                Stats::add(&stats.external_inputs, 1);
+                task.input_data = input;
+                self.launch(task, permit, lease_guard);
+            }
+            Err(err) => {
+                Stats::add(&stats.external_input_failures, 1);
+                drop(lease_guard);
+                let reason = format!(
+                    "externalized input {path} could not be fetched: {}",
+                    ErrorChain(&err)
+                );
+                tracing::error!(
+                    task_id = %task.task_id,
+                    workflow_id = task.workflow_id(),
+                    %reason,
+                    "posting the task FAILED"
+                );
+                let result = TaskResult::failed(&task, reason)
+                    .with_worker_id(self.pipeline.worker_id.as_ref());
+                self.finish(result, permit);
+            }
+        }
+    }
+
+    /// Posts an undecodable task FAILED at once, through the Updater like any result.
+    fn reject(&self, bad: Undecodable, permit: OwnedSemaphorePermit) {
+        Stats::add(&self.pipeline.stats.undecodable_tasks, 1);
+        tracing::error!(
+            task_type = %self.pipeline.settings.task_type,
+            task_id = %bad.task_id,
+            workflow_id = %bad.workflow_instance_id,
+            reason = %bad.reason,
+            "polled task could not be decoded; posting it FAILED"
+        );
+        let mut result = TaskResult::new(
+            bad.task_id,
+            bad.workflow_instance_id,
+            TaskResultStatus::Failed,
+        )
+        .with_worker_id(self.pipeline.worker_id.as_ref());
+        result.reason_for_incompletion = Some(bad.reason);
+        self.finish(result, permit);
+    }
+
+    /// Hands a result made without running the worker to the pump.
+    fn finish(&self, result: TaskResult, permit: OwnedSemaphorePermit) {
+        let _ = self.finished_tx.send(Finished { result, permit });
+    }
 }
 
 impl Actor for Executor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        self.runtime = tokio::runtime::Handle::try_current().ok();
+        self.launcher.runtime = tokio::runtime::Handle::try_current().ok();
         if let Some(finished) = self.finished_rx.take() {
-            let pump = pump_results(finished, Arc::clone(&self.pipeline), self.updater.clone());
+            let pump = pump_results(
+                finished,
+                Arc::clone(&self.launcher.pipeline),
+                self.updater.clone(),
+            );
             ctx.spawn(pump.into_actor(self));
         }
     }

@@ -6,6 +6,8 @@
 //! queue looks busy, pairs each task with one slot and sends them to the Executor as one batch.
 //! Slots the answer did not fill go back at once; tasks beyond the slots held (a server that
 //! answers with more than asked) wait for slots to free and then run: they are never dropped.
+//! A task that could not be decoded takes a slot like any other (the Executor posts it FAILED
+//! at once); one that could not even be identified is only counted (the client logged it).
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -15,7 +17,7 @@ use tokio::sync::OwnedSemaphorePermit;
 
 use crate::actors::messages::{Execute, LeasedTask};
 use crate::actors::{Pipeline, Stats};
-use crate::model::Task;
+use crate::client::{Decoded, Polled};
 
 /// The Executor is gone (the host is stopping): tasks not handed over are left to the server's
 /// response timeout.
@@ -44,29 +46,33 @@ impl Intake {
     /// Takes the server's answer to a request made while holding `slots` (one per task asked
     /// for): records whether the queue has more work (the answer filled every slot), pairs
     /// each task with a slot and sends them to the Executor in one message. Unused slots are
-    /// given back; extra tasks wait for free slots. Returns how many tasks were admitted (0
-    /// for an empty answer).
+    /// given back; extra tasks wait for free slots. Returns how many tasks the answer held,
+    /// lost ones included (0 for an empty answer).
     ///
     /// `tasks` is an iterator so that a single task (update-v2) needs no vector of its own.
     pub(crate) async fn admit<I>(
         &self,
-        tasks: I,
+        answer: Decoded<I>,
         mut slots: OwnedSemaphorePermit,
     ) -> Result<usize, ExecutorGone>
     where
-        I: IntoIterator<Item = Task>,
+        I: IntoIterator<Item = Polled>,
         I::IntoIter: ExactSizeIterator,
     {
-        let tasks = tasks.into_iter();
+        let tasks = answer.tasks.into_iter();
         let (count, asked) = (tasks.len(), slots.num_permits());
+        let handed_out = count + answer.lost;
         let pipeline = &self.0.pipeline;
         pipeline
             .work_queued
-            .store(count >= asked, Ordering::Relaxed);
-        if count == 0 {
+            .store(handed_out >= asked, Ordering::Relaxed);
+        if answer.lost > 0 {
+            Stats::add(&pipeline.stats.lost_tasks, answer.lost as u64);
+        }
+        if handed_out == 0 {
             return Ok(0);
         }
-        Stats::add(&pipeline.stats.tasks_polled, count as u64);
+        Stats::add(&pipeline.stats.tasks_polled, handed_out as u64);
 
         let mut leased = Vec::with_capacity(count.min(asked));
         let mut oversize = Vec::new();
@@ -91,7 +97,7 @@ impl Intake {
             };
             self.send(vec![LeasedTask { task, permit: slot }]).await?;
         }
-        Ok(count)
+        Ok(handed_out)
     }
 
     async fn send(&self, batch: Vec<LeasedTask>) -> Result<(), ExecutorGone> {

@@ -3,12 +3,14 @@
 use actix::Message;
 use tokio::sync::OwnedSemaphorePermit;
 
-use crate::model::{Task, TaskResult};
+use crate::client::Polled;
+use crate::model::TaskResult;
 
-/// A polled task with the execution slot reserved for it.
+/// A polled task (decoded, or to be posted FAILED as undecodable) with the execution slot
+/// reserved for it.
 #[derive(Debug)]
 pub(crate) struct LeasedTask {
-    pub(crate) task: Task,
+    pub(crate) task: Polled,
     pub(crate) permit: OwnedSemaphorePermit,
 }
 

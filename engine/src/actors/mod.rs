@@ -89,6 +89,7 @@ pub(crate) fn start(parts: PipelineParts) {
         pool,
         updater_address,
         leases,
+        client.clone(),
     ));
     Poller::new(pipeline, client, intake).start();
 }
@@ -184,8 +185,21 @@ pub(crate) struct Stats {
     pub(crate) polls: AtomicU64,
     pub(crate) empty_polls: AtomicU64,
     pub(crate) poll_errors: AtomicU64,
+    /// Poll answers that were not a JSON list (also in `poll_errors`).
+    pub(crate) bad_answers: AtomicU64,
+    /// Answers over the size limit (also in `poll_errors` when they answered a poll).
+    pub(crate) oversize_answers: AtomicU64,
     pub(crate) tasks_polled: AtomicU64,
+    /// Tasks whose fields could not be decoded, posted FAILED.
+    pub(crate) undecodable_tasks: AtomicU64,
+    /// Tasks handed out without a usable taskId: left to the server's response timeout.
+    pub(crate) lost_tasks: AtomicU64,
+    /// Externalized inputs fetched, and fetches that failed (the task posted FAILED).
+    pub(crate) external_inputs: AtomicU64,
+    pub(crate) external_input_failures: AtomicU64,
     pub(crate) tasks_executed: AtomicU64,
+    /// Results whose output was over the limit, posted FAILED_WITH_TERMINAL_ERROR.
+    pub(crate) oversize_outputs: AtomicU64,
     pub(crate) results_posted: AtomicU64,
     pub(crate) update_retries: AtomicU64,
     pub(crate) results_given_up: AtomicU64,

@@ -7,6 +7,12 @@
 //! free (never dropping them). A poll in flight is never abandoned (its answer may carry
 //! tasks the server has already marked IN_PROGRESS); it is bounded by the poll timeout plus
 //! the HTTP timeout.
+//!
+//! **Oversize answers.** An answer over `CONDUCTOR_HTTP_MAX_RESPONSE_BYTES` is not read (its
+//! tasks are left to the server's response timeout): it is logged with its size, counted, and
+//! halves the most tasks asked for per poll (down to 1); after [`FITTING_TO_RESTORE`] answers
+//! that fit, polls ask for the full batch again. An answer that is not JSON at all is counted
+//! and backed off like any failed poll.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -19,6 +25,9 @@ use crate::actors::messages::Tick;
 use crate::actors::{Pipeline, Stats};
 use crate::backoff::{ErrorBackoff, empty_queue_delay};
 use crate::client::{ClientError, ConductorClient, ErrorChain, PollTarget};
+
+/// Answers that fit after which an oversize answer's halving of the poll count is undone.
+pub(crate) const FITTING_TO_RESTORE: u32 = 100;
 
 /// How a poll round ended.
 #[derive(Debug)]
@@ -44,6 +53,10 @@ pub(crate) struct Poller {
     empty_polls: u32,
     failed_polls: u32,
     error_backoff: ErrorBackoff,
+    /// The most tasks one poll asks for: the batch size, halved by each oversize answer.
+    poll_limit: usize,
+    /// Answers that fit since the last oversize one, while `poll_limit` is reduced.
+    fitting_answers: u32,
 }
 
 impl Poller {
@@ -65,12 +78,47 @@ impl Poller {
                 base: Duration::from_millis(250),
                 max: Duration::from_secs(30),
             },
+            poll_limit: settings.batch_size,
+            fitting_answers: 0,
             pipeline,
+        }
+    }
+
+    /// Halves the poll count after an oversize answer; restores it after enough that fit.
+    fn track_answer_size(&mut self, round: &Round) {
+        let batch_size = self.pipeline.settings.batch_size;
+        match round {
+            Round::Failed(err @ ClientError::TooLarge { .. }) => {
+                self.poll_limit = (self.poll_limit / 2).max(1);
+                self.fitting_answers = 0;
+                Stats::add(&self.pipeline.stats.oversize_answers, 1);
+                tracing::error!(
+                    task_type = %self.pipeline.settings.task_type,
+                    poll_count = self.poll_limit,
+                    error = %err,
+                    "poll answer over CONDUCTOR_HTTP_MAX_RESPONSE_BYTES; its tasks are left to \
+                     the server's response timeout, and polls ask for fewer tasks"
+                );
+            }
+            Round::Polled | Round::Empty if self.poll_limit < batch_size => {
+                self.fitting_answers += 1;
+                if self.fitting_answers >= FITTING_TO_RESTORE {
+                    self.poll_limit = batch_size;
+                    self.fitting_answers = 0;
+                    tracing::info!(
+                        task_type = %self.pipeline.settings.task_type,
+                        poll_count = batch_size,
+                        "poll answers fit again; polling for full batches"
+                    );
+                }
+            }
+            _ => {}
         }
     }
 
     /// Decides when to poll next.
     fn after_round(&mut self, round: Round, ctx: &mut Context<Self>) {
+        self.track_answer_size(&round);
         let interval = self.pipeline.settings.polling_interval;
         let delay = match round {
             Round::Polled => {
@@ -136,6 +184,7 @@ impl Handler<Tick> for Poller {
             self.client.clone(),
             self.target.clone(),
             self.intake.clone(),
+            self.poll_limit,
         );
         Box::pin(
             round
@@ -145,12 +194,13 @@ impl Handler<Tick> for Poller {
     }
 }
 
-/// One round: reserve slots, poll, hand over.
+/// One round: reserve slots (at most `limit`), poll, hand over.
 async fn poll_round(
     pipeline: Arc<Pipeline>,
     client: ConductorClient,
     target: PollTarget,
     intake: Intake,
+    limit: usize,
 ) -> Round {
     if pipeline.stop_polling.is_cancelled() {
         return Round::Stopped;
@@ -170,7 +220,7 @@ async fn poll_round(
     };
     let extra = slots
         .available_permits()
-        .min(pipeline.settings.batch_size - 1);
+        .min(limit.clamp(1, pipeline.settings.batch_size) - 1);
     if extra > 0
         && let Ok(more) = Arc::clone(slots).try_acquire_many_owned(extra as u32)
     {
@@ -185,6 +235,9 @@ async fn poll_round(
         Ok(tasks) => tasks,
         Err(err) => {
             Stats::add(&pipeline.stats.poll_errors, 1);
+            if matches!(err, ClientError::Decode(_)) {
+                Stats::add(&pipeline.stats.bad_answers, 1);
+            }
             return Round::Failed(err);
         }
     };

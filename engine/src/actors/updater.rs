@@ -20,6 +20,11 @@
 //! slot, or while the host drains, the result is posted with v1. A server that lacks the
 //! endpoint ([`ClientError::is_unsupported`]: 405, or a 404 from a missing route) switches the
 //! worker to v1 for good, and the same result is re-posted with v1 at once.
+//!
+//! **Output limit.** Each result is encoded right before it is posted; an output over
+//! `CONDUCTOR_MAX_OUTPUT_BYTES` replaces the result with FAILED_WITH_TERMINAL_ERROR naming its
+//! size (see [`ConductorClient::encode`]), counted and logged, instead of being sent for the
+//! server to take and then silently clear.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -204,14 +209,31 @@ async fn post(
     next: Option<(OwnedSemaphorePermit, Intake)>,
     pipeline: Arc<Pipeline>,
 ) -> (Pending, Posted) {
+    // An output over the limit turns the result into FAILED_WITH_TERMINAL_ERROR here, once:
+    // a retry encodes the replacement.
+    let body = match client.encode(&mut pending.result) {
+        Ok(encoded) => {
+            if let Some(size) = encoded.oversize_output {
+                Stats::add(&pipeline.stats.oversize_outputs, 1);
+                tracing::error!(
+                    task_id = %pending.result.task_id,
+                    workflow_id = %pending.result.workflow_instance_id,
+                    size,
+                    "output over CONDUCTOR_MAX_OUTPUT_BYTES; posting FAILED_WITH_TERMINAL_ERROR"
+                );
+            }
+            encoded.body
+        }
+        Err(err) => return (pending, Posted::Failed(err)),
+    };
     let Some((slot, intake)) = next else {
-        let posted = match client.update(&pending.result).await {
+        let posted = match client.update_encoded(body).await {
             Ok(()) => Posted::Taken,
             Err(err) => Posted::Failed(err),
         };
         return (pending, posted);
     };
-    let posted = match client.update_v2(&pending.result).await {
+    let posted = match client.update_v2(body).await {
         Ok(next_task) => {
             // The result was taken whatever becomes of the next task (the intake logs a
             // stopped executor).

@@ -49,6 +49,20 @@ pub enum ClientError {
         /// What the answer's body said.
         body: Box<ErrorBody>,
     },
+    /// The answer's body is larger than `CONDUCTOR_HTTP_MAX_RESPONSE_BYTES`; it was not read
+    /// to its end (and its connection was closed). Not retryable: the same call would get
+    /// the same answer.
+    #[error("answer to {route} ({}) is over the limit of {limit} bytes", size_text(*.size, *.limit))]
+    TooLarge {
+        /// The route called, e.g. `/tasks/poll/batch`.
+        route: &'static str,
+        /// The answer's HTTP status.
+        status: u16,
+        /// Its size, when the server declared it (`Content-Length`).
+        size: Option<u64>,
+        /// The limit.
+        limit: u64,
+    },
     /// The server's answer could not be decoded.
     #[error("could not decode the server's answer")]
     Decode(#[source] Arc<dyn Error + Send + Sync>),
@@ -118,7 +132,7 @@ impl ClientError {
             | Self::Decode(_)
             | Self::Auth { .. } => true,
             Self::Status { status, .. } => *status >= 500 || *status == 429 || *status == 408,
-            Self::Encode(_) | Self::Request { .. } => false,
+            Self::Encode(_) | Self::Request { .. } | Self::TooLarge { .. } => false,
         }
     }
 
@@ -143,6 +157,14 @@ impl ClientError {
             } => !body.is_conductor() || body.names_route(route),
             _ => false,
         }
+    }
+}
+
+/// An oversize answer's size as known: declared, or only "more than the limit".
+fn size_text(size: Option<u64>, limit: u64) -> String {
+    match size {
+        Some(size) => format!("{size} bytes"),
+        None => format!("more than {limit} bytes"),
     }
 }
 

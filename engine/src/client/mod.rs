@@ -2,11 +2,13 @@
 //!
 //! Built on hyper-util's pooled client with TCP_NODELAY and keep-alive. The host makes one
 //! client per arbiter, because a pooled connection is driven by the runtime that opened it.
-//! Every call has a deadline; every response body is read to its end so its connection goes
-//! back to the pool; poll responses are decoded with simd-json from reused buffers.
+//! Every call has a deadline; every response body is read to its end (so its connection goes
+//! back to the pool) unless it grows past `max_response_bytes`; poll and update-v2 answers are
+//! decoded task by task when they do not decode whole (see [`decode`]).
 
 mod auth;
 pub(crate) mod connect;
+mod decode;
 mod error;
 pub(crate) mod tls;
 
@@ -21,11 +23,14 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 
-use crate::model::{Task, TaskResult};
+use crate::model::{JsonMap, TaskResult, TaskResultStatus};
+use serde::Deserialize;
 
 use crate::config::ProxySettings;
 pub(crate) use auth::TokenSource;
 use connect::ServerConnector;
+use decode::DecodeBuffers;
+pub(crate) use decode::{Decoded, Polled, Undecodable};
 pub(crate) use error::ErrorChain;
 pub use error::{ClientError, ErrorBody};
 
@@ -59,6 +64,9 @@ const AUTHORIZATION_HEADER: &str = "x-authorization";
 const UPDATE_ROUTE: &str = "/tasks";
 const UPDATE_V2_ROUTE: &str = "/tasks/update-v2";
 const POLL_ROUTE: &str = "/tasks/poll/batch";
+const EXTERNAL_LOCATION_ROUTE: &str = "/tasks/externalstoragelocation";
+/// Not a route of the server: the URI its external storage location pointed to.
+const EXTERNAL_PAYLOAD_ROUTE: &str = "external payload storage";
 
 /// The settings a client is built with.
 #[derive(Debug, Clone)]
@@ -75,6 +83,11 @@ pub(crate) struct ClientSettings {
     pub(crate) tls: Arc<rustls::ClientConfig>,
     /// Proxies, from the environment.
     pub(crate) proxy: ProxySettings,
+    /// The largest answer body read; a larger one is [`ClientError::TooLarge`].
+    pub(crate) max_response_bytes: u64,
+    /// The largest result output posted as is (`None`: no limit); see
+    /// [`ConductorClient::encode`].
+    pub(crate) max_output_bytes: Option<u64>,
 }
 
 /// A Conductor task-API client. Cheap to clone; clones share one connection pool.
@@ -90,6 +103,12 @@ pub(crate) struct ConductorClient {
     update_uri: Uri,
     update_v2_uri: Uri,
     http_timeout: Duration,
+    max_response_bytes: u64,
+    max_output_bytes: Option<u64>,
+    /// `scheme://authority` of the server, for relative URIs it hands out.
+    origin: Arc<str>,
+    /// Proxies, for calls to hosts other than the server.
+    proxy: Arc<ProxySettings>,
     buffers: Arc<Mutex<Vec<DecodeBuffers>>>,
     auth: Option<Arc<TokenSource>>,
 }
@@ -99,15 +118,9 @@ impl std::fmt::Debug for ConductorClient {
         f.debug_struct("ConductorClient")
             .field("base", &self.base)
             .field("http_timeout", &self.http_timeout)
+            .field("max_response_bytes", &self.max_response_bytes)
             .finish_non_exhaustive()
     }
-}
-
-/// Reusable buffers for decoding poll responses.
-#[derive(Default)]
-struct DecodeBuffers {
-    body: Vec<u8>,
-    simd: simd_json::Buffers,
 }
 
 /// A prepared poll: the URL prefix for one worker's polls, built once.
@@ -136,6 +149,7 @@ impl ConductorClient {
                 .map_err(|err| ClientError::request(uri, err))
         };
         let update_uri = uri(UPDATE_ROUTE)?;
+        let origin = origin(&update_uri);
         Ok(Self {
             http,
             server: Arc::from(update_uri.host().unwrap_or_default()),
@@ -144,6 +158,10 @@ impl ConductorClient {
             update_v2_uri: uri(UPDATE_V2_ROUTE)?,
             base: Arc::from(base),
             http_timeout: settings.http_timeout,
+            max_response_bytes: settings.max_response_bytes,
+            max_output_bytes: settings.max_output_bytes,
+            origin: Arc::from(origin.as_str()),
+            proxy: Arc::new(settings.proxy.clone()),
             buffers: Arc::new(Mutex::new(Vec::new())),
             auth: settings.auth.clone(),
         })
@@ -172,13 +190,14 @@ impl ConductorClient {
     }
 
     /// Batch-polls up to `count` tasks, letting the server hold the request up to `timeout`.
-    /// Accepts 200 with a list (of any length), 200 with an empty body, and 204.
+    /// Accepts 200 with a list (of any length), 200 with an empty body, and 204. Each task is
+    /// decoded on its own when the list does not decode whole.
     pub(crate) async fn poll(
         &self,
         target: &PollTarget,
         count: usize,
         timeout: Duration,
-    ) -> Result<Vec<Task>, ClientError> {
+    ) -> Result<Decoded<Vec<Polled>>, ClientError> {
         let url = format!(
             "{}&count={count}&timeout={}",
             target.prefix,
@@ -188,8 +207,17 @@ impl ConductorClient {
         let mut buffers = self.take_buffers();
         let outcome = match url.parse::<Uri>() {
             Ok(uri) => {
-                self.send(Method::GET, uri, None, JSON, &mut buffers.body, deadline)
-                    .await
+                self.send_within(
+                    Method::GET,
+                    uri,
+                    POLL_ROUTE,
+                    None,
+                    JSON,
+                    &mut buffers.body,
+                    Authorized::Yes,
+                    deadline,
+                )
+                .await
             }
             Err(err) => Err(ClientError::request(url, err)),
         };
@@ -198,79 +226,250 @@ impl ConductorClient {
         decoded
     }
 
-    /// Posts a result with `POST /tasks` (v1).
-    pub(crate) async fn update(&self, result: &TaskResult) -> Result<(), ClientError> {
-        self.post_result(&self.update_uri, UPDATE_ROUTE, result, TEXT)
-            .await
-            .map(|_| ())
-    }
-
-    /// Posts a result with `POST /tasks/update-v2`, which may answer with the next task of the
-    /// same type (200) or with nothing (204). A server without update-v2 answers 404 or 405
-    /// ([`ClientError::is_unsupported`] tells a missing route from an unknown task). A 200 whose body does not decode still means the
-    /// result was taken: that is reported as `Ok(None)` and logged, since the next task it
-    /// carried can only be left to the server's response timeout.
-    pub(crate) async fn update_v2(&self, result: &TaskResult) -> Result<Option<Task>, ClientError> {
-        let (status, mut body) = self
-            .post_result(&self.update_v2_uri, UPDATE_V2_ROUTE, result, JSON)
-            .await?;
-        if status == StatusCode::NO_CONTENT || body.iter().all(u8::is_ascii_whitespace) {
-            return Ok(None);
-        }
-        match simd_json::serde::from_slice::<Task>(&mut body) {
-            Ok(task) => Ok(Some(task)),
-            Err(err) => {
-                tracing::warn!(
-                    task_id = %result.task_id,
-                    error = %err,
-                    "update-v2 took the result but its next task could not be decoded"
-                );
-                Ok(None)
+    /// Encodes `result` for posting. With `max_output_bytes` set, a result whose output is
+    /// larger is replaced, in place, by FAILED_WITH_TERMINAL_ERROR with no output and its size
+    /// in the reason (the server would take it and then fail the task with its output
+    /// silently cleared); the output's size is then returned too. The output is measured
+    /// only when the whole body is over the limit, so the check costs nothing otherwise.
+    pub(crate) fn encode(&self, result: &mut TaskResult) -> Result<Encoded, ClientError> {
+        let body = serde_json::to_vec(&*result).map_err(ClientError::encode)?;
+        if let Some(limit) = self.max_output_bytes
+            && body.len() as u64 > limit
+        {
+            let size = json_size(&result.output_data).map_err(ClientError::encode)?;
+            if size > limit {
+                result.status = Some(TaskResultStatus::FailedWithTerminalError);
+                result.output_data = JsonMap::new();
+                result.callback_after_seconds = 0;
+                result.reason_for_incompletion = Some(format!(
+                    "output of {size} bytes is over the limit of {limit} bytes \
+                     (CONDUCTOR_MAX_OUTPUT_BYTES)"
+                ));
+                let body = serde_json::to_vec(&*result).map_err(ClientError::encode)?;
+                return Ok(Encoded {
+                    body: Bytes::from(body),
+                    oversize_output: Some(size),
+                });
             }
         }
+        Ok(Encoded {
+            body: Bytes::from(body),
+            oversize_output: None,
+        })
     }
 
-    async fn post_result(
+    /// Posts a result with `POST /tasks` (v1), without the output limit (lease extensions).
+    pub(crate) async fn update(&self, result: &TaskResult) -> Result<(), ClientError> {
+        let body = serde_json::to_vec(result).map_err(ClientError::encode)?;
+        self.update_encoded(Bytes::from(body)).await
+    }
+
+    /// Posts an encoded result with `POST /tasks` (v1). A 2xx whose body is over the size
+    /// limit still means the result was taken.
+    pub(crate) async fn update_encoded(&self, body: Bytes) -> Result<(), ClientError> {
+        let mut answer = Vec::new();
+        match self
+            .post(&self.update_uri, UPDATE_ROUTE, body, TEXT, &mut answer)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(ClientError::TooLarge { status, .. }) if is_success(status) => Ok(()),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// Posts an encoded result with `POST /tasks/update-v2`, which may answer with the next
+    /// task of the same type (200) or with nothing (204). A server without update-v2 answers
+    /// 404 or 405 ([`ClientError::is_unsupported`] tells a missing route from an unknown
+    /// task). A 2xx means the result was taken, whatever its body: a next task that does not
+    /// decode comes back [`Polled::Undecodable`] (to be posted FAILED), and one that cannot
+    /// be identified, or an answer over the size limit, counts as lost (logged; left to the
+    /// server's response timeout).
+    pub(crate) async fn update_v2(
+        &self,
+        body: Bytes,
+    ) -> Result<Decoded<Option<Polled>>, ClientError> {
+        let mut buffers = self.take_buffers();
+        let outcome = self
+            .post(
+                &self.update_v2_uri,
+                UPDATE_V2_ROUTE,
+                body,
+                JSON,
+                &mut buffers.body,
+            )
+            .await;
+        let decoded = match outcome {
+            Ok(status)
+                if status == StatusCode::NO_CONTENT
+                    || buffers.body.iter().all(u8::is_ascii_whitespace) =>
+            {
+                Ok(Decoded::default())
+            }
+            Ok(_) => Ok(buffers.decode_single()),
+            Err(err @ ClientError::TooLarge { status, .. }) if is_success(status) => {
+                tracing::error!(
+                    error = %err,
+                    "update-v2 took the result, but its answer is over the size limit; the \
+                     task it carries is left to the server's response timeout"
+                );
+                Ok(Decoded {
+                    tasks: None,
+                    lost: 1,
+                })
+            }
+            Err(err) => Err(err),
+        };
+        self.return_buffers(buffers);
+        decoded
+    }
+
+    /// Fetches an externalized task input as the Java client does: asks the server where
+    /// `path` is (`GET /tasks/externalstoragelocation?path=…&operation=READ&payloadType=
+    /// TASK_INPUT`), then reads the JSON object at the URI it answers with. That second call
+    /// goes without the server's token (the URI is typically a pre-signed URL of another
+    /// host); a relative URI is taken as relative to the server.
+    pub(crate) async fn external_input(&self, path: &str) -> Result<JsonMap, ClientError> {
+        let url = format!(
+            "{}{EXTERNAL_LOCATION_ROUTE}?path={}&operation=READ&payloadType=TASK_INPUT",
+            self.base,
+            utf8_percent_encode(path, COMPONENT)
+        );
+        let uri = url
+            .parse::<Uri>()
+            .map_err(|err| ClientError::request(url.clone(), err))?;
+        let mut answer = Vec::new();
+        let status = self
+            .send(
+                Method::GET,
+                uri,
+                EXTERNAL_LOCATION_ROUTE,
+                None,
+                JSON,
+                &mut answer,
+                Authorized::Yes,
+            )
+            .await?;
+        if !status.is_success() {
+            return Err(ClientError::status(
+                status.as_u16(),
+                EXTERNAL_LOCATION_ROUTE,
+                &answer,
+            ));
+        }
+        let location: ExternalStorageLocation =
+            serde_json::from_slice(&answer).map_err(ClientError::decode)?;
+        let target = if location.uri.starts_with('/') {
+            format!("{}{}", self.origin, location.uri)
+        } else {
+            location.uri
+        };
+        let uri = target
+            .parse::<Uri>()
+            .map_err(|err| ClientError::request(target.clone(), err))?;
+        let status = self
+            .send(
+                Method::GET,
+                uri,
+                EXTERNAL_PAYLOAD_ROUTE,
+                None,
+                JSON,
+                &mut answer,
+                Authorized::No,
+            )
+            .await?;
+        if !status.is_success() {
+            return Err(ClientError::status(
+                status.as_u16(),
+                EXTERNAL_PAYLOAD_ROUTE,
+                &answer,
+            ));
+        }
+        serde_json::from_slice(&answer).map_err(ClientError::decode)
+    }
+
+    /// Posts `body` to `uri`; a non-2xx answer is an error.
+    async fn post(
         &self,
         uri: &Uri,
         route: &'static str,
-        result: &TaskResult,
+        body: Bytes,
         accept: HeaderValue,
-    ) -> Result<(StatusCode, Vec<u8>), ClientError> {
-        let body = serde_json::to_vec(result).map_err(ClientError::encode)?;
-        let mut answer = Vec::new();
+        answer: &mut Vec<u8>,
+    ) -> Result<StatusCode, ClientError> {
         let status = self
             .send(
                 Method::POST,
                 uri.clone(),
-                Some(Bytes::from(body)),
+                route,
+                Some(body),
                 accept,
-                &mut answer,
-                self.http_timeout,
+                answer,
+                Authorized::Yes,
             )
             .await?;
         if status.is_success() {
-            Ok((status, answer))
+            Ok(status)
         } else {
-            Err(ClientError::status(status.as_u16(), route, &answer))
+            Err(ClientError::status(status.as_u16(), route, answer))
         }
     }
 
-    /// Sends one request and reads its answer into `answer`, within `deadline`. With auth, the
-    /// token goes in `X-Authorization`; a 401/403 that says the token expired or is invalid
-    /// gets a new token and one replay.
+    /// Sends one request to `route` and reads its answer into `answer`, within the HTTP
+    /// timeout (plus `extra_wait`, a long poll's hold). With auth, the token goes in
+    /// `X-Authorization`; a 401/403 that says the token expired or is invalid gets a new
+    /// token and one replay. A 2xx body over `max_response_bytes` is [`ClientError::TooLarge`];
+    /// an error body is cut at the limit.
+    #[allow(clippy::too_many_arguments)]
     async fn send(
         &self,
         method: Method,
         uri: Uri,
+        route: &'static str,
         body: Option<Bytes>,
         accept: HeaderValue,
         answer: &mut Vec<u8>,
+        authorized: Authorized,
+    ) -> Result<StatusCode, ClientError> {
+        self.send_within(
+            method,
+            uri,
+            route,
+            body,
+            accept,
+            answer,
+            authorized,
+            self.http_timeout,
+        )
+        .await
+    }
+
+    /// [`send`](Self::send) with an explicit deadline.
+    #[allow(clippy::too_many_arguments)]
+    async fn send_within(
+        &self,
+        method: Method,
+        uri: Uri,
+        route: &'static str,
+        body: Option<Bytes>,
+        accept: HeaderValue,
+        answer: &mut Vec<u8>,
+        authorized: Authorized,
         deadline: Duration,
     ) -> Result<StatusCode, ClientError> {
+        let auth = match authorized {
+            Authorized::Yes => self.auth.as_ref(),
+            Authorized::No => None,
+        };
+        // Proxy credentials go only where that proxy forwards to.
+        let forward_auth = match authorized {
+            Authorized::Yes => self.forward_auth.clone(),
+            Authorized::No => connect::forwarding_auth(&self.proxy, &uri),
+        };
+        let limit = self.max_response_bytes;
         let mut replayed = false;
         loop {
-            let token = match &self.auth {
+            let token = match auth {
                 Some(auth) => {
                     auth.token(&self.http, &self.base, self.http_timeout)
                         .await?
@@ -287,7 +486,7 @@ impl ConductorClient {
             if let Some(token) = &token {
                 request = request.header(AUTHORIZATION_HEADER, token.header.clone());
             }
-            if let Some(proxy_auth) = &self.forward_auth {
+            if let Some(proxy_auth) = &forward_auth {
                 request = request.header(PROXY_AUTHORIZATION, proxy_auth.clone());
             }
             let request = request
@@ -301,12 +500,26 @@ impl ConductorClient {
                     .await
                     .map_err(|err| ClientError::connection(&self.server, err))?;
                 let status = response.status();
-                read_body(response.into_body(), answer).await?;
-                Ok::<_, ClientError>(status)
+                let body = response.into_body();
+                let declared = hyper::body::Body::size_hint(&body).exact();
+                let too_large = ClientError::TooLarge {
+                    route,
+                    status: status.as_u16(),
+                    size: declared,
+                    limit,
+                };
+                if status.is_success() && declared.is_some_and(|size| size > limit) {
+                    return Err(too_large);
+                }
+                match read_body(body, answer, limit).await? {
+                    Read::Whole => Ok(status),
+                    Read::Cut if status.is_success() => Err(too_large),
+                    Read::Cut => Ok(status),
+                }
             })
             .await
             .map_err(|_| ClientError::Timeout(deadline))??;
-            if let (Some(auth), Some(token)) = (&self.auth, &token)
+            if let (Some(auth), Some(token)) = (auth, &token)
                 && matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN)
                 && !replayed
                 && auth::is_token_error(answer)
@@ -334,28 +547,99 @@ impl ConductorClient {
     }
 }
 
-/// Reads a response body to its end into `buffer`.
+/// A result encoded for posting.
+#[derive(Debug)]
+pub(crate) struct Encoded {
+    /// The JSON body.
+    pub(crate) body: Bytes,
+    /// The size of the output, when it was over `max_output_bytes` and the result was
+    /// replaced by FAILED_WITH_TERMINAL_ERROR.
+    pub(crate) oversize_output: Option<u64>,
+}
+
+/// Whether a call carries the server's credentials (token, proxy credentials for the server).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Authorized {
+    /// A call to the server's API.
+    Yes,
+    /// A call to a URI the server handed out (external payload storage).
+    No,
+}
+
+/// The server's `ExternalStorageLocation`: where a payload is.
+#[derive(Debug, Deserialize)]
+struct ExternalStorageLocation {
+    uri: String,
+}
+
+/// `scheme://authority` of `uri`.
+fn origin(uri: &Uri) -> String {
+    format!(
+        "{}://{}",
+        uri.scheme_str().unwrap_or("http"),
+        uri.authority().map_or("", |a| a.as_str())
+    )
+}
+
+/// Whether an HTTP status is 2xx.
+fn is_success(status: u16) -> bool {
+    (200..300).contains(&status)
+}
+
+/// The size of `value` as JSON, without keeping the text.
+fn json_size(value: &impl serde::Serialize) -> Result<u64, serde_json::Error> {
+    struct Count(u64);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len() as u64;
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    serde_json::to_writer(&mut count, value)?;
+    Ok(count.0)
+}
+
+/// How much of a body was read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Read {
+    /// All of it.
+    Whole,
+    /// Up to `limit`: the rest would have gone over it.
+    Cut,
+}
+
+/// Reads a response body into `buffer`, to its end or until it would exceed `limit` bytes.
 async fn read_body(
     mut body: hyper::body::Incoming,
     buffer: &mut Vec<u8>,
-) -> Result<(), ClientError> {
+    limit: u64,
+) -> Result<Read, ClientError> {
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(ClientError::transport)?;
         if let Some(data) = frame.data_ref() {
+            if (buffer.len() + data.len()) as u64 > limit {
+                return Ok(Read::Cut);
+            }
             buffer.extend_from_slice(data);
         }
     }
-    Ok(())
+    Ok(Read::Whole)
 }
 
-fn decode_poll(status: StatusCode, buffers: &mut DecodeBuffers) -> Result<Vec<Task>, ClientError> {
+fn decode_poll(
+    status: StatusCode,
+    buffers: &mut DecodeBuffers,
+) -> Result<Decoded<Vec<Polled>>, ClientError> {
     match status {
-        StatusCode::NO_CONTENT => Ok(Vec::new()),
-        StatusCode::OK if buffers.body.iter().all(u8::is_ascii_whitespace) => Ok(Vec::new()),
-        StatusCode::OK => {
-            simd_json::serde::from_slice_with_buffers(&mut buffers.body, &mut buffers.simd)
-                .map_err(ClientError::decode)
+        StatusCode::NO_CONTENT => Ok(Decoded::default()),
+        StatusCode::OK if buffers.body.iter().all(u8::is_ascii_whitespace) => {
+            Ok(Decoded::default())
         }
+        StatusCode::OK => buffers.decode_batch(),
         other => Err(ClientError::status(
             other.as_u16(),
             POLL_ROUTE,
@@ -368,16 +652,21 @@ fn decode_poll(status: StatusCode, buffers: &mut DecodeBuffers) -> Result<Vec<Ta
 mod tests {
     use super::*;
 
-    fn client() -> ConductorClient {
-        ConductorClient::new(&ClientSettings {
+    fn settings() -> ClientSettings {
+        ClientSettings {
             base_url: "http://127.0.0.1:1/api/".into(),
             http_timeout: Duration::from_secs(1),
             max_idle_connections: 4,
             auth: None,
             tls: tls::client_config(&crate::config::TlsSettings::default()).unwrap(),
             proxy: ProxySettings::default(),
-        })
-        .unwrap()
+            max_response_bytes: 1 << 20,
+            max_output_bytes: None,
+        }
+    }
+
+    fn client() -> ConductorClient {
+        ConductorClient::new(&settings()).unwrap()
     }
 
     #[test]
@@ -409,15 +698,13 @@ mod tests {
     #[test]
     fn empty_and_no_content_polls_are_empty() {
         let mut buffers = DecodeBuffers::default();
-        assert!(
-            decode_poll(StatusCode::NO_CONTENT, &mut buffers)
-                .unwrap()
-                .is_empty()
-        );
+        let empty = decode_poll(StatusCode::NO_CONTENT, &mut buffers).unwrap();
+        assert!(empty.tasks.is_empty());
         buffers.body.extend_from_slice(b"[]");
         assert!(
             decode_poll(StatusCode::OK, &mut buffers)
                 .unwrap()
+                .tasks
                 .is_empty()
         );
         buffers.body.clear();
@@ -426,5 +713,61 @@ mod tests {
             decode_poll(StatusCode::OK, &mut buffers),
             Err(ClientError::Decode(_))
         ));
+    }
+
+    #[test]
+    fn oversize_outputs_become_terminal_failures_naming_their_size() {
+        let mut settings = settings();
+        settings.max_output_bytes = Some(64);
+        let client = ConductorClient::new(&settings).unwrap();
+        let task = crate::model::Task::new("t", "t-1", "wf-1");
+        let mut small = TaskResult::completed(&task, JsonMap::new()).with_output("a", 1);
+        let encoded = client.encode(&mut small).unwrap();
+        assert_eq!(encoded.oversize_output, None);
+        assert_eq!(small.status, Some(TaskResultStatus::Completed));
+
+        let mut large =
+            TaskResult::completed(&task, JsonMap::new()).with_output("a", "x".repeat(100));
+        let encoded = client.encode(&mut large).unwrap();
+        assert_eq!(encoded.oversize_output, Some(108)); // {"a":"x…x"}
+        assert_eq!(
+            large.status,
+            Some(TaskResultStatus::FailedWithTerminalError)
+        );
+        assert!(large.output_data.is_empty());
+        let reason = large.reason_for_incompletion.as_deref().unwrap();
+        assert!(
+            reason.contains("108 bytes") && reason.contains("64 bytes"),
+            "{reason}"
+        );
+        let posted: TaskResult = serde_json::from_slice(&encoded.body).unwrap();
+        assert_eq!(posted, large);
+
+        // Logs can make the body large; only the output counts.
+        let mut logged = TaskResult::completed(&task, JsonMap::new())
+            .with_log(crate::model::TaskExecLog::new("y".repeat(100), "t-1", 0));
+        assert_eq!(client.encode(&mut logged).unwrap().oversize_output, None);
+    }
+
+    #[test]
+    fn too_large_names_the_size_when_known() {
+        let known = ClientError::TooLarge {
+            route: POLL_ROUTE,
+            status: 200,
+            size: Some(5000),
+            limit: 4096,
+        };
+        assert_eq!(
+            known.to_string(),
+            "answer to /tasks/poll/batch (5000 bytes) is over the limit of 4096 bytes"
+        );
+        assert!(!known.is_retryable());
+        let unknown = ClientError::TooLarge {
+            route: POLL_ROUTE,
+            status: 200,
+            size: None,
+            limit: 4096,
+        };
+        assert!(unknown.to_string().contains("more than 4096 bytes"));
     }
 }

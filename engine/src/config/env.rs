@@ -20,8 +20,13 @@ pub(crate) const TLS_CLIENT_CERT_VAR: &str = "CONDUCTOR_TLS_CLIENT_CERT";
 /// The PEM private key of the client certificate.
 pub(crate) const TLS_CLIENT_KEY_VAR: &str = "CONDUCTOR_TLS_CLIENT_KEY";
 
+/// The largest answer body the client reads, in bytes.
+pub(crate) const MAX_RESPONSE_BYTES_VAR: &str = "CONDUCTOR_HTTP_MAX_RESPONSE_BYTES";
+/// The largest task output posted as is, in bytes (0: no limit).
+pub(crate) const MAX_OUTPUT_BYTES_VAR: &str = "CONDUCTOR_MAX_OUTPUT_BYTES";
+
 /// The server variables, in the order they are reported.
-pub(crate) const SERVER_VARS: [&str; 7] = [
+pub(crate) const SERVER_VARS: [&str; 9] = [
     SERVER_URL_VAR,
     AUTH_KEY_VAR,
     AUTH_SECRET_VAR,
@@ -29,6 +34,8 @@ pub(crate) const SERVER_VARS: [&str; 7] = [
     TLS_CA_FILE_VAR,
     TLS_CLIENT_CERT_VAR,
     TLS_CLIENT_KEY_VAR,
+    MAX_RESPONSE_BYTES_VAR,
+    MAX_OUTPUT_BYTES_VAR,
 ];
 
 /// The proxy variables, read as curl reads them: for each scheme the upper-case name first.

@@ -77,6 +77,10 @@ pub struct ServerOptions {
     pub tls_client_cert: Option<PathBuf>,
     /// The client certificate's PEM private key (give the certificate too).
     pub tls_client_key: Option<PathBuf>,
+    /// The largest answer body read from the server, in bytes.
+    pub max_response_bytes: Option<u64>,
+    /// The largest task output posted as is, in bytes; 0 means no limit.
+    pub max_output_bytes: Option<u64>,
 }
 
 impl ServerOptions {
@@ -99,6 +103,22 @@ impl ServerOptions {
     #[must_use]
     pub fn with_http_timeout(mut self, timeout: Duration) -> Self {
         self.http_timeout = Some(timeout);
+        self
+    }
+
+    /// Sets the largest answer body read from the server (1024 bytes to 4 GiB − 1). A poll
+    /// answer over it fails the poll and halves the poll count.
+    #[must_use]
+    pub fn with_max_response_bytes(mut self, bytes: u64) -> Self {
+        self.max_response_bytes = Some(bytes);
+        self
+    }
+
+    /// Sets the largest task output posted as is (0: no limit); a larger one is posted as
+    /// FAILED_WITH_TERMINAL_ERROR with its size in the reason.
+    #[must_use]
+    pub fn with_max_output_bytes(mut self, bytes: u64) -> Self {
+        self.max_output_bytes = Some(bytes);
         self
     }
 
@@ -135,6 +155,8 @@ impl fmt::Debug for ServerOptions {
             .field("tls_ca_file", &self.tls_ca_file)
             .field("tls_client_cert", &self.tls_client_cert)
             .field("tls_client_key", &self.tls_client_key)
+            .field("max_response_bytes", &self.max_response_bytes)
+            .field("max_output_bytes", &self.max_output_bytes)
             .finish()
     }
 }

@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 
 use super::env::{
-    AUTH_KEY_VAR, AUTH_SECRET_VAR, HTTP_TIMEOUT_VAR, SERVER_URL_VAR, TLS_CA_FILE_VAR,
-    TLS_CLIENT_CERT_VAR, TLS_CLIENT_KEY_VAR,
+    AUTH_KEY_VAR, AUTH_SECRET_VAR, HTTP_TIMEOUT_VAR, MAX_OUTPUT_BYTES_VAR, MAX_RESPONSE_BYTES_VAR,
+    SERVER_URL_VAR, TLS_CA_FILE_VAR, TLS_CLIENT_CERT_VAR, TLS_CLIENT_KEY_VAR,
 };
 use super::error::ConfigError;
 use super::ini::DEFAULT_SECTION;
@@ -24,6 +24,13 @@ pub const DEFAULT_SERVER_URL: &str = "http://localhost:8080/api";
 
 /// The HTTP timeout used when none is configured, in milliseconds.
 const DEFAULT_HTTP_TIMEOUT_MS: u64 = 30_000;
+
+/// The answer-size limit used when none is configured: 256 MiB.
+pub(crate) const DEFAULT_MAX_RESPONSE_BYTES: u64 = 256 * 1024 * 1024;
+
+/// The output limit used when none is configured: 10 MiB, the server's own default
+/// (`conductor.app.maxTaskOutputPayloadSizeThreshold`).
+pub(crate) const DEFAULT_MAX_OUTPUT_BYTES: u64 = 10 * 1024 * 1024;
 
 impl ConfigSources {
     /// Resolves and validates one worker's settings: environment over worker.ini over `code`
@@ -84,8 +91,8 @@ impl ConfigSources {
 
     /// Resolves and validates the server connection: environment over `code` over defaults.
     /// Pairs (the auth key and secret; the TLS client certificate and key) must come whole
-    /// from one source. An empty variable counts as not set, except `CONDUCTOR_SERVER_URL` and
-    /// `CONDUCTOR_HTTP_TIMEOUT_MS`, where it is an invalid value.
+    /// from one source. An empty variable counts as not set, except `CONDUCTOR_SERVER_URL`,
+    /// `CONDUCTOR_HTTP_TIMEOUT_MS` and the two size limits, where it is an invalid value.
     pub fn resolve_server(&self, code: &ServerOptions) -> Result<ServerSettings, ConfigError> {
         let mut layers = vec![server_code_layer(code)?];
         layers.extend(self.server_env_layers()?);
@@ -99,6 +106,14 @@ impl ConfigSources {
         };
         let url = or_default(ServerKey::Url, DEFAULT_SERVER_URL.to_owned());
         let http_timeout = or_default(ServerKey::HttpTimeout, DEFAULT_HTTP_TIMEOUT_MS.to_string());
+        let max_response = or_default(
+            ServerKey::MaxResponseBytes,
+            DEFAULT_MAX_RESPONSE_BYTES.to_string(),
+        );
+        let max_output = or_default(
+            ServerKey::MaxOutputBytes,
+            DEFAULT_MAX_OUTPUT_BYTES.to_string(),
+        );
         // Each pair is set whole by one source, so its halves win together.
         let pair = |first, second| layers.find(first).zip(layers.find(second));
         let auth = pair(ServerKey::AuthKey, ServerKey::AuthSecret);
@@ -127,12 +142,16 @@ impl ConfigSources {
         Ok(ServerSettings {
             base_url: check(&url, value::parse_server_url)?,
             http_timeout: check(&http_timeout, value::parse_http_timeout)?,
+            max_response_bytes: check(&max_response, value::parse_max_response_bytes)?,
+            max_output_bytes: check(&max_output, value::parse_max_output_bytes)?,
             sources: ServerProvenance {
                 url: url.source,
                 auth: auth
                     .as_ref()
                     .map_or(Source::Default, |(key, _)| key.source.clone()),
                 http_timeout: http_timeout.source,
+                max_response_bytes: max_response.source,
+                max_output_bytes: max_output.source,
             },
             auth: auth.map(|(key, secret)| (key.value, secret.value)),
             tls,
@@ -188,6 +207,14 @@ fn server_code_layer(code: &ServerOptions) -> Result<Layer<ServerKey>, ConfigErr
         (ServerKey::TlsCaFile, path(&code.tls_ca_file)),
         (ServerKey::TlsClientCert, path(&code.tls_client_cert)),
         (ServerKey::TlsClientKey, path(&code.tls_client_key)),
+        (
+            ServerKey::MaxResponseBytes,
+            code.max_response_bytes.map(|n| n.to_string()),
+        ),
+        (
+            ServerKey::MaxOutputBytes,
+            code.max_output_bytes.map(|n| n.to_string()),
+        ),
     ];
     for (key, value) in values {
         if let Some(value) = value {
@@ -208,10 +235,12 @@ enum ServerKey {
     TlsCaFile,
     TlsClientCert,
     TlsClientKey,
+    MaxResponseBytes,
+    MaxOutputBytes,
 }
 
 impl ServerKey {
-    const ALL: [ServerKey; 7] = [
+    const ALL: [ServerKey; 9] = [
         ServerKey::Url,
         ServerKey::HttpTimeout,
         ServerKey::AuthKey,
@@ -219,6 +248,8 @@ impl ServerKey {
         ServerKey::TlsCaFile,
         ServerKey::TlsClientCert,
         ServerKey::TlsClientKey,
+        ServerKey::MaxResponseBytes,
+        ServerKey::MaxOutputBytes,
     ];
 
     /// Settings that are only valid together, set by one source or not at all.
@@ -237,6 +268,8 @@ impl ServerKey {
             ServerKey::TlsCaFile => TLS_CA_FILE_VAR,
             ServerKey::TlsClientCert => TLS_CLIENT_CERT_VAR,
             ServerKey::TlsClientKey => TLS_CLIENT_KEY_VAR,
+            ServerKey::MaxResponseBytes => MAX_RESPONSE_BYTES_VAR,
+            ServerKey::MaxOutputBytes => MAX_OUTPUT_BYTES_VAR,
         }
     }
 
@@ -250,12 +283,20 @@ impl ServerKey {
             ServerKey::TlsCaFile => "tls_ca_file",
             ServerKey::TlsClientCert => "tls_client_cert",
             ServerKey::TlsClientKey => "tls_client_key",
+            ServerKey::MaxResponseBytes => "max_response_bytes",
+            ServerKey::MaxOutputBytes => "max_output_bytes",
         }
     }
 
     /// Whether an empty variable counts as not set (true for the optional settings).
     fn empty_means_unset(self) -> bool {
-        !matches!(self, ServerKey::Url | ServerKey::HttpTimeout)
+        !matches!(
+            self,
+            ServerKey::Url
+                | ServerKey::HttpTimeout
+                | ServerKey::MaxResponseBytes
+                | ServerKey::MaxOutputBytes
+        )
     }
 }
 

@@ -187,6 +187,10 @@ pub struct ServerProvenance {
     pub auth: Source,
     /// Source of the HTTP timeout.
     pub http_timeout: Source,
+    /// Source of the answer-size limit.
+    pub max_response_bytes: Source,
+    /// Source of the output limit.
+    pub max_output_bytes: Source,
 }
 
 /// TLS settings beyond the system's trust store (which `SSL_CERT_FILE` / `SSL_CERT_DIR`
@@ -245,6 +249,10 @@ pub struct ServerSettings {
     pub auth: Option<(String, String)>,
     /// Timeout of each HTTP request.
     pub http_timeout: Duration,
+    /// The largest answer body read from the server, in bytes.
+    pub max_response_bytes: u64,
+    /// The largest task output posted as is, in bytes; `None`: no limit.
+    pub max_output_bytes: Option<u64>,
     /// Trust and identity for `https://`.
     pub tls: TlsSettings,
     /// Proxies, from the environment.
@@ -279,6 +287,8 @@ impl fmt::Debug for ServerSettings {
                 &self.auth.as_ref().map(|(key, _)| (key, "<redacted>")),
             )
             .field("http_timeout", &self.http_timeout)
+            .field("max_response_bytes", &self.max_response_bytes)
+            .field("max_output_bytes", &self.max_output_bytes)
             .field("tls", &self.tls)
             .field("proxy", &self.proxy)
             .field("sources", &self.sources)

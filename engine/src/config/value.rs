@@ -178,6 +178,28 @@ pub(crate) fn parse_http_timeout(raw: &str) -> Result<Duration, String> {
         })
 }
 
+/// The smallest answer-size limit: a poll answer of one task must fit.
+pub(crate) const MIN_RESPONSE_BYTES: u64 = 1024;
+/// The largest answer-size and output limit: simd-json parses at most 4 GiB − 1.
+pub(crate) const MAX_PAYLOAD_BYTES: u64 = u32::MAX as u64;
+
+/// The answer-size limit: from [`MIN_RESPONSE_BYTES`] to [`MAX_PAYLOAD_BYTES`].
+pub(crate) fn parse_max_response_bytes(raw: &str) -> Result<u64, String> {
+    parse_u64(raw)
+        .filter(|n| (MIN_RESPONSE_BYTES..=MAX_PAYLOAD_BYTES).contains(n))
+        .ok_or_else(|| {
+            format!("a whole number of bytes from {MIN_RESPONSE_BYTES} to {MAX_PAYLOAD_BYTES}")
+        })
+}
+
+/// The output limit: 0 (no limit, `None`) up to [`MAX_PAYLOAD_BYTES`].
+pub(crate) fn parse_max_output_bytes(raw: &str) -> Result<Option<u64>, String> {
+    parse_u64(raw)
+        .filter(|n| *n <= MAX_PAYLOAD_BYTES)
+        .map(|n| (n > 0).then_some(n))
+        .ok_or_else(|| format!("a whole number of bytes from 0 (no limit) to {MAX_PAYLOAD_BYTES}"))
+}
+
 /// A boolean: true/false, 1/0, yes/no, on/off in any case.
 pub(crate) fn parse_bool(raw: &str) -> Result<bool, &'static str> {
     match raw.trim().to_ascii_lowercase().as_str() {
@@ -272,6 +294,18 @@ mod tests {
         assert!(parse_http_timeout("0").is_err());
         assert!(parse_http_timeout("3600001").is_err());
         assert_eq!(parse_http_timeout("1"), Ok(Duration::from_millis(1)));
+    }
+
+    #[test]
+    fn size_limits_have_bounds_and_zero_turns_the_output_limit_off() {
+        assert!(parse_max_response_bytes("1023").is_err());
+        assert!(parse_max_response_bytes("4294967296").is_err());
+        assert!(parse_max_response_bytes("1k").is_err());
+        assert_eq!(parse_max_response_bytes("1024"), Ok(1024));
+        assert_eq!(parse_max_output_bytes("0"), Ok(None));
+        assert_eq!(parse_max_output_bytes("10485760"), Ok(Some(10_485_760)));
+        assert!(parse_max_output_bytes("4294967296").is_err());
+        assert!(parse_max_output_bytes("-1").is_err());
     }
 
     #[test]

@@ -64,6 +64,22 @@ impl WorkerHostBuilder {
         self
     }
 
+    /// The largest answer body read from the server (default 256 MiB; 1024 bytes to
+    /// 4 GiB − 1). A poll answer over it is counted and logged, and the poll count is halved
+    /// until 100 answers fit. `CONDUCTOR_HTTP_MAX_RESPONSE_BYTES` overrides it.
+    pub fn max_response_bytes(mut self, bytes: u64) -> Self {
+        self.server.max_response_bytes = Some(bytes);
+        self
+    }
+
+    /// The largest task output posted as is (default 10 MiB, the server's limit; 0: no
+    /// limit). A larger output is posted as FAILED_WITH_TERMINAL_ERROR with its size in the
+    /// reason. `CONDUCTOR_MAX_OUTPUT_BYTES` overrides it.
+    pub fn max_output_bytes(mut self, bytes: u64) -> Self {
+        self.server.max_output_bytes = Some(bytes);
+        self
+    }
+
     /// Where configuration comes from. Default: the process environment and `./worker.ini`
     /// (or `$CONDUCTOR_WORKER_CONFIG`), read when the host is built. Unknown keys in the file
     /// and unknown `conductor_worker_*` variables are logged as warnings when they are read.

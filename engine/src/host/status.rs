@@ -47,8 +47,24 @@ pub struct WorkerStatus {
     pub empty_polls: u64,
     /// Polls that failed.
     pub poll_errors: u64,
-    /// Tasks received from polls.
+    /// Poll answers that were not a JSON list (counted in `poll_errors` too).
+    pub bad_answers: u64,
+    /// Answers over `CONDUCTOR_HTTP_MAX_RESPONSE_BYTES` (each halves the poll count).
+    pub oversize_answers: u64,
+    /// Tasks received from polls and update-v2 answers.
     pub tasks_polled: u64,
+    /// Tasks whose fields could not be decoded: posted FAILED with the field named.
+    pub undecodable_tasks: u64,
+    /// Tasks handed out without a usable taskId, which cannot be answered (each logged at
+    /// error level); the server times them out.
+    pub lost_tasks: u64,
+    /// Externalized inputs fetched from external payload storage.
+    pub external_inputs: u64,
+    /// Externalized inputs that could not be fetched (the task posted FAILED).
+    pub external_input_failures: u64,
+    /// Results whose output was over `CONDUCTOR_MAX_OUTPUT_BYTES`, posted
+    /// FAILED_WITH_TERMINAL_ERROR instead.
+    pub oversize_outputs: u64,
     /// Tasks whose execution finished (any outcome).
     pub tasks_executed: u64,
     /// Results the server took.
@@ -72,7 +88,14 @@ impl WorkerStatus {
             polls: Stats::get(&stats.polls),
             empty_polls: Stats::get(&stats.empty_polls),
             poll_errors: Stats::get(&stats.poll_errors),
+            bad_answers: Stats::get(&stats.bad_answers),
+            oversize_answers: Stats::get(&stats.oversize_answers),
             tasks_polled: Stats::get(&stats.tasks_polled),
+            undecodable_tasks: Stats::get(&stats.undecodable_tasks),
+            lost_tasks: Stats::get(&stats.lost_tasks),
+            external_inputs: Stats::get(&stats.external_inputs),
+            external_input_failures: Stats::get(&stats.external_input_failures),
+            oversize_outputs: Stats::get(&stats.oversize_outputs),
             tasks_executed: Stats::get(&stats.tasks_executed),
             results_posted: Stats::get(&stats.results_posted),
             update_retries: Stats::get(&stats.update_retries),

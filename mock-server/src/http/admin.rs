@@ -30,21 +30,17 @@ pub(crate) fn ledger(core: &Core, faults: &Faults) -> LedgerSnapshot {
     snapshot
 }
 
-/// One rule or a list of them.
-#[derive(serde::Deserialize)]
-#[serde(untagged)]
-enum Rules {
-    Many(Vec<FaultRule>),
-    One(FaultRule),
-}
-
 /// `POST /admin/faults`: adds one rule or a list; answers `{"installed": n}`.
+///
+/// The shape is told by the first byte, not by `#[serde(untagged)]`: an untagged enum buffers
+/// its input, and with serde_json's `arbitrary_precision` (on in this workspace) a buffered
+/// fraction such as `0.5` no longer reads as an `f64`.
 pub(crate) fn add_faults(app: &App, body: Bytes) -> Result<Resp, ApiError> {
-    let rules = match serde_json::from_slice::<Rules>(&body) {
-        Ok(Rules::Many(rules)) => rules,
-        Ok(Rules::One(rule)) => vec![rule],
-        // Re-parse as a single rule for a precise message.
-        Err(_) => vec![serde_json::from_slice::<FaultRule>(&body).map_err(|e| bad_json(&e))?],
+    let is_list = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[');
+    let rules = if is_list {
+        serde_json::from_slice::<Vec<FaultRule>>(&body).map_err(|e| bad_json(&e))?
+    } else {
+        vec![serde_json::from_slice::<FaultRule>(&body).map_err(|e| bad_json(&e))?]
     };
     let installed = rules.len();
     app.faults.install(rules);

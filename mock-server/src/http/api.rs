@@ -99,9 +99,9 @@ fn poll_now(app: &App, key: &QueueKey, worker_id: Option<&str>, count: usize) ->
     tasks
 }
 
-fn one_task(tasks: &HandedOut) -> Resp {
+fn one_task(app: &App, tasks: &HandedOut) -> Resp {
     match tasks.first_json() {
-        Some(task) => body::json_bytes(task),
+        Some(task) => body::json_bytes(app.external.externalize(task)),
         None => body::empty(StatusCode::NO_CONTENT),
     }
 }
@@ -114,13 +114,16 @@ fn queue_key(task_type: &str, query: &Query) -> QueueKey {
 pub(crate) async fn poll(app: &App, task_type: &str, query: &Query) -> Resp {
     let key = queue_key(task_type, query);
     let worker = query_value(query, "workerid");
-    one_task(&long_poll(app, &key, worker, 1, SINGLE_POLL_WAIT).await)
+    one_task(
+        app,
+        &long_poll(app, &key, worker, 1, SINGLE_POLL_WAIT).await,
+    )
 }
 
 /// A single poll answered at once (no 100 ms hold): the synchronous front ends.
 pub(crate) fn poll_at_once(app: &App, task_type: &str, query: &Query) -> Resp {
     let key = queue_key(task_type, query);
-    one_task(&poll_now(app, &key, query_value(query, "workerid"), 1))
+    one_task(app, &poll_now(app, &key, query_value(query, "workerid"), 1))
 }
 
 fn int_param(query: &Query, name: &str, default: i64) -> Result<i64, ApiError> {
@@ -142,7 +145,9 @@ pub(crate) async fn batch_poll(
     let (count, wait) = batch_params(query)?;
     let key = queue_key(task_type, query);
     let tasks = long_poll(app, &key, query_value(query, "workerid"), count, wait).await;
-    Ok(body::json_bytes(tasks.to_json_array()))
+    Ok(body::json_bytes(
+        app.external.externalize(tasks.to_json_array()),
+    ))
 }
 
 /// `count` and the wait of a batch poll; 400 above the server's 5 s.
@@ -170,7 +175,9 @@ pub(crate) fn batch_poll_at_once(
     let (count, _) = batch_params(query)?;
     let key = queue_key(task_type, query);
     let tasks = poll_now(app, &key, query_value(query, "workerid"), count);
-    Ok(body::json_bytes(tasks.to_json_array()))
+    Ok(body::json_bytes(
+        app.external.externalize(tasks.to_json_array()),
+    ))
 }
 
 fn parse_result(body: &Bytes) -> Result<TaskResult, ApiError> {
@@ -193,7 +200,7 @@ pub(crate) async fn update_v2(app: &App, body: Bytes) -> Result<Resp, ApiError> 
         None => return Ok(body::empty(StatusCode::NO_CONTENT)),
     };
     let tasks = long_poll(app, &key, worker.as_deref(), 1, SINGLE_POLL_WAIT).await;
-    Ok(one_task(&tasks))
+    Ok(one_task(app, &tasks))
 }
 
 /// Applies an update-v2 body; returns the queue to poll next and the worker, if any.
@@ -211,7 +218,7 @@ fn apply_v2(app: &App, body: &Bytes) -> Result<Option<(QueueKey, Option<String>)
 /// Update-v2 answered at once: the next task if one is due, else 204.
 pub(crate) fn update_v2_at_once(app: &App, body: Bytes) -> Result<Resp, ApiError> {
     Ok(match apply_v2(app, &body)? {
-        Some((key, worker)) => one_task(&poll_now(app, &key, worker.as_deref(), 1)),
+        Some((key, worker)) => one_task(app, &poll_now(app, &key, worker.as_deref(), 1)),
         None => body::empty(StatusCode::NO_CONTENT),
     })
 }

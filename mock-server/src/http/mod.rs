@@ -31,6 +31,7 @@ use tokio_util::task::TaskTracker;
 use crate::auth::Auth;
 use crate::core::Core;
 use crate::error::ApiError;
+use crate::external::ExternalStore;
 use crate::faults::{FaultAction, Faults};
 use body::Resp;
 use router::Route;
@@ -50,6 +51,7 @@ pub(crate) struct HttpOptions {
 pub(crate) struct App {
     pub(crate) core: Arc<Core>,
     pub(crate) faults: Arc<Faults>,
+    pub(crate) external: ExternalStore,
     pub(crate) auth: Option<Auth>,
     pub(crate) options: HttpOptions,
     pub(crate) shutdown: CancellationToken,
@@ -225,10 +227,22 @@ pub(crate) fn answer_now(
         Route::PollData => Ok(api::poll_data(app, query)),
         Route::PollDataAll => Ok(body::json(&app.core.poll_data(None))),
         Route::Token => api::token(app, body),
+        Route::ExternalLocation => Ok(body::json(
+            &app.external.location(router::query_value(query, "path"))?,
+        )),
+        Route::ExternalPayload(path) => Ok(body::with_body(
+            StatusCode::OK,
+            "application/json",
+            app.external.payload(&path)?,
+        )),
+        Route::AdminEnqueueExternal => {
+            Ok(body::json(&app.external.enqueue_json(&app.core, &body)?))
+        }
         Route::AdminEnqueue => admin::enqueue(app, body),
         Route::AdminLedger => Ok(body::json(&admin::ledger(&app.core, &app.faults))),
         Route::AdminReset => {
             app.core.reset();
+            app.external.clear();
             app.faults.clear();
             Ok(body::empty(StatusCode::NO_CONTENT))
         }

@@ -64,8 +64,14 @@ pub(crate) enum Route {
     GetWorkflow(String),
     /// `DELETE /api/workflow/{workflowId}`
     TerminateWorkflow(String),
+    /// `GET /api/tasks/externalstoragelocation`
+    ExternalLocation,
+    /// `GET /external/{path}`: a payload in external storage (outside `/api`, no token)
+    ExternalPayload(String),
     /// `POST /admin/enqueue`
     AdminEnqueue,
+    /// `POST /admin/enqueue-external`
+    AdminEnqueueExternal,
     /// `GET /admin/ledger`
     AdminLedger,
     /// `POST /admin/reset`
@@ -112,7 +118,10 @@ impl Route {
             Self::StartWorkflow | Self::StartWorkflowByName(_) => "start_workflow",
             Self::GetWorkflow(_) => "get_workflow",
             Self::TerminateWorkflow(_) => "terminate_workflow",
+            Self::ExternalLocation => "external_location",
+            Self::ExternalPayload(_) => "external_payload",
             Self::AdminEnqueue
+            | Self::AdminEnqueueExternal
             | Self::AdminLedger
             | Self::AdminReset
             | Self::AdminSweep
@@ -125,7 +134,7 @@ impl Route {
 
     /// Whether this is a Conductor API route (under `/api`), subject to auth and faults.
     pub(crate) fn is_api(&self) -> bool {
-        !matches!(self.name(), "admin" | "unknown")
+        !matches!(self.name(), "admin" | "unknown" | "external_payload")
     }
 }
 
@@ -144,7 +153,11 @@ pub(crate) fn route(method: &Method, path: &str) -> Route {
         ["api", "tasks" | "task", rest @ ..] => task_route(method, rest),
         ["api", "metadata", rest @ ..] => metadata_route(method, rest),
         ["api", "workflow", rest @ ..] => workflow_route(method, rest),
+        ["external", path @ ..] if get && !path.is_empty() => {
+            Route::ExternalPayload(path.join("/"))
+        }
         ["admin", "enqueue"] if post => Route::AdminEnqueue,
+        ["admin", "enqueue-external"] if post => Route::AdminEnqueueExternal,
         ["admin", "ledger"] if get => Route::AdminLedger,
         ["admin", "reset"] if post => Route::AdminReset,
         ["admin", "sweep"] if post => Route::AdminSweep,
@@ -169,6 +182,7 @@ fn task_route(method: &Method, rest: &[&str]) -> Route {
         ["queue", "all", "verbose"] if get => Route::QueueAllVerbose,
         ["queue", "polldata"] if get => Route::PollData,
         ["queue", "polldata", "all"] if get => Route::PollDataAll,
+        ["externalstoragelocation"] if get => Route::ExternalLocation,
         [task_id, "log"] if post => Route::AddLog((*task_id).to_owned()),
         [task_id, "log"] if get => Route::GetLogs((*task_id).to_owned()),
         [task_id, "ack"] if post => Route::Ack((*task_id).to_owned()),

@@ -230,6 +230,28 @@ async fn malformed_and_truncated_faults_break_the_answer_after_applying() {
 }
 
 #[tokio::test]
+async fn fault_lists_with_fractional_probabilities_install_over_http() {
+    let f = Fixture::start().await;
+    let rules = json!([
+        {"route": "update", "kind": "delay", "delayMs": 1, "probability": 0.5},
+        {"route": "poll", "kind": "drop_before", "probability": 1e-3}
+    ]);
+    let answer = f.client.post_json(&f.admin("/faults"), &rules).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    assert_eq!(answer.json()["installed"], 2);
+    let one = json!({"route": "poll", "kind": "status", "status": 500, "probability": 0.25});
+    let answer = f.client.post_json(&f.admin("/faults"), &one).await;
+    assert_eq!(answer.json()["installed"], 1, "{}", answer.text());
+    let listed = f.client.get(&f.admin("/faults")).await.json();
+    assert_eq!(listed[0]["probability"].as_f64(), Some(0.5));
+    assert_eq!(listed[2]["probability"].as_f64(), Some(0.25));
+    let bad = json!([{"route": "poll", "kind": "status"}]);
+    let answer = f.client.post_json(&f.admin("/faults"), &bad).await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+    assert!(answer.text().contains("status"), "{}", answer.text());
+}
+
+#[tokio::test]
 async fn probability_faults_are_reproducible_from_the_seed() {
     async fn pattern(seed: u64) -> Vec<u16> {
         let f = Fixture::with(MockServer::builder().seed(seed)).await;

@@ -421,3 +421,53 @@ async fn update_v2_answers_missing_ids_with_500_and_duplicates_with_the_next_tas
     assert_ne!(next.task_id, first.task_id);
     assert_eq!(f.mock.ledger().duplicate_identical, 1);
 }
+
+#[tokio::test]
+async fn numbers_in_inputs_and_outputs_keep_their_exact_digits() {
+    let f = Fixture::start().await;
+    let big = "123456789012345678901234567890";
+    let body = format!(r#"{{"taskType": "digits", "input": {{"big": {big}, "price": 0.10}}}}"#);
+    let answer = f
+        .client
+        .send(
+            hyper::Method::POST,
+            &f.admin("/enqueue"),
+            "application/json",
+            body,
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    let polled = f
+        .client
+        .get(&f.api("/tasks/poll/batch/digits?count=1&timeout=0"))
+        .await
+        .text();
+    assert!(polled.contains(&format!(r#""big":{big}"#)), "{polled}");
+    assert!(polled.contains(r#""price":0.10"#), "{polled}");
+
+    let task = f.batch("digits", 1, 0, "").await;
+    assert!(task.is_empty());
+    let id = answer.json()["firstTaskId"].as_str().unwrap().to_owned();
+    let workflow = answer.json()["workflowInstanceId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let result = format!(
+        r#"{{"taskId": "{id}", "workflowInstanceId": "{workflow}", "status": "COMPLETED",
+            "outputData": {{"echo": -{big}}}}}"#
+    );
+    let posted = f
+        .client
+        .send(
+            hyper::Method::POST,
+            &f.api("/tasks"),
+            "application/json",
+            result,
+        )
+        .await;
+    assert_eq!(posted.status, StatusCode::OK, "{}", posted.text());
+    let stored = f.mock.core().task(&id).unwrap();
+    assert_eq!(stored.output_data["echo"].to_string(), format!("-{big}"));
+    let read = f.client.get(&f.api(&format!("/tasks/{id}"))).await.text();
+    assert!(read.contains(&format!(r#""echo":-{big}"#)), "{read}");
+}

@@ -124,6 +124,8 @@ impl ArbiterPlan {
                     auth: auth.clone(),
                     tls: Arc::clone(&host.tls),
                     proxy: host.server.proxy.clone(),
+                    max_response_bytes: host.server.max_response_bytes,
+                    max_output_bytes: host.server.max_output_bytes,
                 })
             })
             .collect::<Result<_, _>>()
