@@ -38,9 +38,9 @@ mod faults;
 mod http;
 pub mod ids;
 mod server;
-mod tls;
 #[cfg(feature = "test-util")]
 pub mod test_util;
+mod tls;
 #[cfg(feature = "wiremock")]
 pub mod wiremock;
 

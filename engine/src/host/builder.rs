@@ -64,6 +64,26 @@ impl WorkerHostBuilder {
         self
     }
 
+    /// Trusts the CA certificates of this PEM file beside the system's roots, for an
+    /// `https://` server signed by a private CA. `CONDUCTOR_TLS_CA_FILE` overrides it. An
+    /// unreadable or invalid file is an error at `build()`.
+    pub fn tls_ca_file(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.server.tls_ca_file = Some(path.into());
+        self
+    }
+
+    /// Presents this client certificate (PEM chain) and key (PEM) for mutual TLS.
+    /// `CONDUCTOR_TLS_CLIENT_CERT` + `CONDUCTOR_TLS_CLIENT_KEY` override them.
+    pub fn tls_client_identity(
+        mut self,
+        cert: impl Into<std::path::PathBuf>,
+        key: impl Into<std::path::PathBuf>,
+    ) -> Self {
+        self.server.tls_client_cert = Some(cert.into());
+        self.server.tls_client_key = Some(key.into());
+        self
+    }
+
     /// The largest answer body read from the server (default 256 MiB; 1024 bytes to
     /// 4 GiB − 1). A poll answer over it is counted and logged, and the poll count is halved
     /// until 100 answers fit. `CONDUCTOR_HTTP_MAX_RESPONSE_BYTES` overrides it.

@@ -243,13 +243,18 @@ async fn extend_lease_only_bumps_the_update_time() {
     let f = Fixture::start().await;
     f.enqueue("encode", 1);
     let task = f.batch("encode", 1, 0, "").await.remove(0);
-    // The update time has millisecond resolution: extend once the wall clock has moved on.
+    // The update time has millisecond resolution, and the mock's clock (its start's epoch plus
+    // monotonic time, both truncated) may trail the wall clock by up to 1 ms: extend once the
+    // wall clock is 2 ms past the poll.
     let now_ms = || {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64)
     };
-    let moved = eventually(Duration::from_secs(5), async || now_ms() > task.update_time).await;
+    let moved = eventually(Duration::from_secs(5), async || {
+        now_ms() > task.update_time + 2
+    })
+    .await;
     assert!(moved, "the clock never moved");
     let mut lease =
         TaskResult::for_task(&task, TaskResultStatus::Completed).with_output("ignored", 1);
