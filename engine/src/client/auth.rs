@@ -225,14 +225,12 @@ impl TokenSource {
             .header(ACCEPT, HeaderValue::from_static("application/json"))
             .body(Full::new(Bytes::from(body)))
             .map_err(|err| ClientError::request(uri, err))?;
+        let server = request.uri().host().unwrap_or_default().to_owned();
         let (status, body) = tokio::time::timeout(deadline, async {
-            let response = http.request(request).await.map_err(|err| {
-                let server = base
-                    .split("://")
-                    .nth(1)
-                    .and_then(|rest| rest.split('/').next());
-                ClientError::connection(server.unwrap_or(base), err)
-            })?;
+            let response = http
+                .request(request)
+                .await
+                .map_err(|err| ClientError::connection(&server, err))?;
             let status = response.status();
             let body = response
                 .into_body()

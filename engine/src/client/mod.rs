@@ -339,24 +339,16 @@ impl ConductorClient {
             .parse::<Uri>()
             .map_err(|err| ClientError::request(url.clone(), err))?;
         let mut answer = Vec::new();
-        let status = self
-            .send(
-                Method::GET,
-                uri,
-                EXTERNAL_LOCATION_ROUTE,
-                None,
-                JSON,
-                &mut answer,
-                Authorized::Yes,
-            )
-            .await?;
-        if !status.is_success() {
-            return Err(ClientError::status(
-                status.as_u16(),
-                EXTERNAL_LOCATION_ROUTE,
-                &answer,
-            ));
-        }
+        self.call(
+            Method::GET,
+            uri,
+            EXTERNAL_LOCATION_ROUTE,
+            None,
+            JSON,
+            &mut answer,
+            Authorized::Yes,
+        )
+        .await?;
         let location: ExternalStorageLocation =
             serde_json::from_slice(&answer).map_err(ClientError::decode)?;
         let target = if location.uri.starts_with('/') {
@@ -367,28 +359,20 @@ impl ConductorClient {
         let uri = target
             .parse::<Uri>()
             .map_err(|err| ClientError::request(target.clone(), err))?;
-        let status = self
-            .send(
-                Method::GET,
-                uri,
-                EXTERNAL_PAYLOAD_ROUTE,
-                None,
-                JSON,
-                &mut answer,
-                Authorized::No,
-            )
-            .await?;
-        if !status.is_success() {
-            return Err(ClientError::status(
-                status.as_u16(),
-                EXTERNAL_PAYLOAD_ROUTE,
-                &answer,
-            ));
-        }
+        self.call(
+            Method::GET,
+            uri,
+            EXTERNAL_PAYLOAD_ROUTE,
+            None,
+            JSON,
+            &mut answer,
+            Authorized::No,
+        )
+        .await?;
         serde_json::from_slice(&answer).map_err(ClientError::decode)
     }
 
-    /// Posts `body` to `uri`; a non-2xx answer is an error.
+    /// Posts `body` to `uri` with the server's token; a non-2xx answer is an error.
     async fn post(
         &self,
         uri: &Uri,
@@ -397,16 +381,32 @@ impl ConductorClient {
         accept: HeaderValue,
         answer: &mut Vec<u8>,
     ) -> Result<StatusCode, ClientError> {
+        self.call(
+            Method::POST,
+            uri.clone(),
+            route,
+            Some(body),
+            accept,
+            answer,
+            Authorized::Yes,
+        )
+        .await
+    }
+
+    /// [`send`](Self::send), with a non-2xx answer turned into [`ClientError::Status`].
+    #[allow(clippy::too_many_arguments)]
+    async fn call(
+        &self,
+        method: Method,
+        uri: Uri,
+        route: &'static str,
+        body: Option<Bytes>,
+        accept: HeaderValue,
+        answer: &mut Vec<u8>,
+        authorized: Authorized,
+    ) -> Result<StatusCode, ClientError> {
         let status = self
-            .send(
-                Method::POST,
-                uri.clone(),
-                route,
-                Some(body),
-                accept,
-                answer,
-                Authorized::Yes,
-            )
+            .send(method, uri, route, body, accept, answer, authorized)
             .await?;
         if status.is_success() {
             Ok(status)

@@ -160,7 +160,7 @@ impl ConfigSources {
     }
 
     /// The server values given by environment variables, one layer per variable (each names
-    /// its own source). A pair's halves share the layer of its first variable.
+    /// its own source); a pair must be given whole.
     fn server_env_layers(&self) -> Result<Vec<Layer<ServerKey>>, ConfigError> {
         let mut layers = Vec::new();
         for key in ServerKey::ALL {
@@ -174,16 +174,9 @@ impl ConfigSources {
             layer.set(key, key.env_var(), value);
             layers.push(layer);
         }
-        let mut env_values = Layer::new(Source::Env(String::new()));
-        for layer in &layers {
-            for key in ServerKey::ALL {
-                if layer.contains(key) {
-                    env_values.set(key, key.env_var(), "");
-                }
-            }
-        }
+        let present = |key| layers.iter().any(|layer| layer.contains(key));
         check_pairs(
-            &env_values,
+            present,
             |key| key.env_var(),
             |key| Source::Env(key.env_var().to_owned()),
         )?;
@@ -221,7 +214,11 @@ fn server_code_layer(code: &ServerOptions) -> Result<Layer<ServerKey>, ConfigErr
             layer.set(key, key.code_name(), value);
         }
     }
-    check_pairs(&layer, |key| key.code_name(), |_| Source::Code)?;
+    check_pairs(
+        |key| layer.contains(key),
+        |key| key.code_name(),
+        |_| Source::Code,
+    )?;
     Ok(layer)
 }
 
@@ -300,23 +297,23 @@ impl ServerKey {
     }
 }
 
-/// Fails when `layer` sets only one half of a pair, naming both halves as `name` spells them
-/// and the present half's source as `source` gives it.
+/// Fails when only one half of a pair is `present` in a source, naming both halves as `name`
+/// spells them and the present half's source as `source` gives it.
 fn check_pairs(
-    layer: &Layer<ServerKey>,
+    present: impl Fn(ServerKey) -> bool,
     name: impl Fn(ServerKey) -> &'static str,
     source: impl Fn(ServerKey) -> Source,
 ) -> Result<(), ConfigError> {
     for (first, second) in ServerKey::PAIRS {
-        let (present, missing) = match (layer.contains(first), layer.contains(second)) {
+        let (given, missing) = match (present(first), present(second)) {
             (true, false) => (first, second),
             (false, true) => (second, first),
             _ => continue,
         };
         return Err(ConfigError::IncompleteAuth {
-            present: name(present),
+            present: name(given),
             missing: name(missing),
-            origin: source(present),
+            origin: source(given),
         });
     }
     Ok(())
