@@ -54,6 +54,7 @@ mod host;
 mod pool;
 mod worker;
 
+pub use actors::GiveUpReason;
 pub use client::{ClientError, ErrorBody};
 pub use host::{
     HostError, HostHandle, HostStatus, Placement, ProcessStatus, ShutdownReport, ShutdownSignal,

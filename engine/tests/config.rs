@@ -122,8 +122,10 @@ fn defaults_apply_when_nothing_is_set() {
     assert_eq!(s.batch_size, 1);
     assert_eq!(s.poll_timeout, ms(100));
     assert!(!s.paused);
-    assert_eq!(s.update_retries, 4);
-    assert_eq!(s.update_retry_backoff, ms(1000));
+    assert_eq!(s.update_retries, None);
+    assert_eq!(s.update_retry_backoff, ms(250));
+    assert_eq!(s.update_retry_backoff_max, ms(5000));
+    assert_eq!(s.update_retry_budget, ms(300_000));
     assert_eq!(s.shutdown_grace, ms(30_000));
     assert!(
         s.sources
@@ -143,6 +145,8 @@ fn code_values_beat_defaults_and_batch_size_follows_concurrency() {
         .with_paused(true)
         .with_update_retries(0)
         .with_update_retry_backoff(ms(10))
+        .with_update_retry_backoff_max(ms(20))
+        .with_update_retry_budget(ms(30))
         .with_shutdown_grace(ms(0))
         .with_lease_extend_enabled(true);
     let s = sources(&[]).resolve_worker("t", &code).unwrap();
@@ -152,8 +156,10 @@ fn code_values_beat_defaults_and_batch_size_follows_concurrency() {
     assert_eq!((s.concurrency, s.batch_size), (8, 8));
     assert_eq!(s.poll_timeout, ms(5000));
     assert!(s.paused);
-    assert_eq!(s.update_retries, 0);
+    assert_eq!(s.update_retries, Some(0));
     assert_eq!(s.update_retry_backoff, ms(10));
+    assert_eq!(s.update_retry_backoff_max, ms(20));
+    assert_eq!(s.update_retry_budget, ms(30));
     assert_eq!(s.shutdown_grace, Duration::ZERO);
     assert!(s.lease_extend_enabled);
     for (name, source) in s.sources.iter() {
@@ -228,7 +234,8 @@ fn file_sections_layer_over_code() {
 fn every_property_is_settable_from_the_file() {
     let ini = "[t]\npolling_interval = 1\ndomain = d\nworker_id = w\nconcurrency = 2\n\
                batch_size = 3\npoll_timeout = 4\npaused = yes\nupdate_retries = 5\n\
-               update_retry_backoff = 6\nshutdown_grace = 7\nlease_extend_enabled = 1\n";
+               update_retry_backoff = 6\nshutdown_grace = 7\nlease_extend_enabled = 1\n\
+               update_retry_backoff_max = 8\nupdate_retry_budget = 9\n";
     let (s, path, _dir) = with_ini(&[], ini);
     let t = resolve(&s, "t");
     assert_eq!(
@@ -237,7 +244,8 @@ fn every_property_is_settable_from_the_file() {
             "task_type": "t", "polling_interval": 1, "domain": "d", "worker_id": "w",
             "concurrency": 2, "batch_size": 3, "poll_timeout": 4, "paused": true,
             "update_retries": 5, "update_retry_backoff": 6, "shutdown_grace": 7,
-            "lease_extend_enabled": true,
+            "lease_extend_enabled": true, "update_retry_backoff_max": 8,
+            "update_retry_budget": 9,
             "sources": WORKER_PROPERTIES.iter()
                 .map(|p| ((*p).to_owned(), format!("file:{}[t]", path.display()).into()))
                 .collect::<serde_json::Map<_, _>>(),
@@ -396,6 +404,8 @@ fn every_property_is_settable_from_the_environment() {
         ("CONDUCTOR_WORKER_T_PAUSED", "on"),
         ("CONDUCTOR_WORKER_T_UPDATE_RETRIES", "5"),
         ("CONDUCTOR_WORKER_T_UPDATE_RETRY_BACKOFF", "6"),
+        ("CONDUCTOR_WORKER_T_UPDATE_RETRY_BACKOFF_MAX", "8"),
+        ("CONDUCTOR_WORKER_T_UPDATE_RETRY_BUDGET", "9"),
         ("CONDUCTOR_WORKER_T_SHUTDOWN_GRACE", "7"),
         ("CONDUCTOR_WORKER_T_LEASE_EXTEND_ENABLED", "yes"),
     ]);
@@ -407,8 +417,10 @@ fn every_property_is_settable_from_the_environment() {
     assert_eq!((t.concurrency, t.batch_size), (2, 3));
     assert_eq!(t.poll_timeout, ms(4));
     assert!(t.paused);
-    assert_eq!(t.update_retries, 5);
+    assert_eq!(t.update_retries, Some(5));
     assert_eq!(t.update_retry_backoff, ms(6));
+    assert_eq!(t.update_retry_backoff_max, ms(8));
+    assert_eq!(t.update_retry_budget, ms(9));
     assert_eq!(t.shutdown_grace, ms(7));
     assert!(t.lease_extend_enabled);
     for (name, source) in t.sources.iter() {
@@ -649,7 +661,7 @@ fn upper_bounds_are_errors_in_every_source() {
     let err = sources(&[("CONDUCTOR_HTTP_TIMEOUT_MS", "3600001")])
         .resolve_server(&ServerOptions::default())
         .unwrap_err();
-    assert!(err.to_string().contains("at most 3600000"), "{err}");
+    assert!(err.to_string().contains("to 3600000"), "{err}");
 }
 
 #[test]
@@ -763,7 +775,7 @@ fn server_defaults_and_url_normalisation() {
         .unwrap();
     assert_eq!(s.base_url, DEFAULT_SERVER_URL);
     assert_eq!(s.auth, None);
-    assert_eq!(s.http_timeout, ms(30_000));
+    assert_eq!(s.http_timeout, ms(2_000));
     assert_eq!(s.sources.url, Source::Default);
     assert_eq!(s.sources.auth, Source::Default);
 
@@ -868,8 +880,8 @@ fn server_errors_name_variable_and_expectation() {
             "http:// or https://",
         ),
         ("CONDUCTOR_SERVER_URL", "ftp://h/api", "http:// or https://"),
-        ("CONDUCTOR_HTTP_TIMEOUT_MS", "0", "greater than 0"),
-        ("CONDUCTOR_HTTP_TIMEOUT_MS", "1.5", "greater than 0"),
+        ("CONDUCTOR_HTTP_TIMEOUT_MS", "0", "from 1 to 3600000"),
+        ("CONDUCTOR_HTTP_TIMEOUT_MS", "1.5", "from 1 to 3600000"),
     ] {
         let err = sources(&[(name, raw)])
             .resolve_server(&ServerOptions::default())
@@ -884,29 +896,39 @@ fn server_errors_name_variable_and_expectation() {
 }
 
 #[test]
-fn http_timeout_must_exceed_poll_timeout() {
-    let s = sources(&[
-        ("CONDUCTOR_HTTP_TIMEOUT_MS", "1000"),
-        ("CONDUCTOR_WORKER_POLL_TIMEOUT", "1000"),
-    ]);
-    let server = s.resolve_server(&ServerOptions::default()).unwrap();
-    let worker = resolve(&s, "t");
-    let err = server.check_worker(&worker).unwrap_err();
-    let message = err.to_string();
-    assert!(
-        matches!(err, ConfigError::HttpTimeoutTooShort { .. }),
-        "{err:?}"
-    );
-    assert!(
-        message.contains("env:CONDUCTOR_HTTP_TIMEOUT_MS"),
-        "{message}"
-    );
-    assert!(
-        message.contains("env:CONDUCTOR_WORKER_POLL_TIMEOUT"),
-        "{message}"
-    );
-    let default_worker = resolve(&sources(&[]), "t");
-    assert!(server.check_worker(&default_worker).is_ok());
+fn call_deadlines_have_short_defaults_and_every_source_can_set_them() {
+    let defaults = sources(&[])
+        .resolve_server(&ServerOptions::default())
+        .unwrap();
+    assert_eq!(defaults.http_timeout, Duration::from_millis(2000));
+    assert_eq!(defaults.poll_deadline_margin, Duration::from_millis(1000));
+    assert_eq!(defaults.poll_error_backoff_max, Duration::from_millis(2000));
+    assert_eq!(defaults.sources.poll_deadline_margin, Source::Default);
+
+    let code = ServerOptions::default()
+        .with_poll_deadline_margin(Duration::from_millis(300))
+        .with_poll_error_backoff_max(Duration::from_millis(700));
+    let env = sources(&[("CONDUCTOR_POLL_ERROR_BACKOFF_MAX_MS", "900")]);
+    let server = env.resolve_server(&code).unwrap();
+    assert_eq!(server.poll_deadline_margin, Duration::from_millis(300));
+    assert_eq!(server.sources.poll_deadline_margin, Source::Code);
+    assert_eq!(server.poll_error_backoff_max, Duration::from_millis(900));
+
+    for (var, value) in [
+        ("CONDUCTOR_POLL_DEADLINE_MARGIN_MS", "60001"),
+        ("CONDUCTOR_POLL_ERROR_BACKOFF_MAX_MS", "0"),
+        ("CONDUCTOR_POLL_ERROR_BACKOFF_MAX_MS", ""),
+    ] {
+        let err = sources(&[(var, value)])
+            .resolve_server(&ServerOptions::default())
+            .unwrap_err();
+        let message = err.to_string();
+        assert!(message.contains(var), "{message}");
+        assert!(
+            message.contains("whole number of milliseconds"),
+            "{message}"
+        );
+    }
 }
 
 // ---- the process environment, inside figment::Jail ----

@@ -3,12 +3,14 @@
 //! A rule names a route (see [`crate::http`]'s route names, or `"*"` for all), an action, and
 //! a trigger. Triggers: `first: N` (the first N matching requests), `every: N` (every Nth
 //! matching request: the Nth, 2Nth, ...), `probability: p` (each matching request with
-//! chance p, drawn from an RNG seeded by `--seed`). Given several, all must hold; given none,
-//! the rule fires on every matching request. Rules are checked in installation order and the
+//! chance p, drawn from an RNG seeded by `--seed`), `forMs: N` (requests arriving within N ms
+//! of the rule's installation: a window, after which the rule is inert). Given several, all
+//! must hold; given none, the rule fires on every matching request. Rules are checked in installation order and the
 //! first that fires decides; a request gets at most one fault.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
@@ -39,6 +41,9 @@ pub enum FaultAction {
     Malformed,
     /// Apply the request, then send only half of the answer's body and close.
     Truncated,
+    /// Read the request, never apply it and never answer: the connection stays open until
+    /// the client gives up (or the mock shuts down). With `forMs`, a server stall.
+    Stall,
 }
 
 /// One fault rule, as posted to `POST /admin/faults`.
@@ -61,6 +66,9 @@ pub struct FaultRule {
     /// Fire on every Nth matching request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub every: Option<u64>,
+    /// Fire only on requests arriving within this many milliseconds of installation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub for_ms: Option<u64>,
 }
 
 impl FaultRule {
@@ -72,6 +80,7 @@ impl FaultRule {
             probability: None,
             first: None,
             every: None,
+            for_ms: None,
         }
     }
 
@@ -96,6 +105,13 @@ impl FaultRule {
         self
     }
 
+    /// Fire only on requests arriving within `window` of installation (builder style).
+    #[must_use]
+    pub fn for_window(mut self, window: std::time::Duration) -> Self {
+        self.for_ms = Some(u64::try_from(window.as_millis()).unwrap_or(u64::MAX));
+        self
+    }
+
     fn matches(&self, route: &str) -> bool {
         self.route == "*" || self.route == route
     }
@@ -113,6 +129,9 @@ pub struct InstalledRule {
     pub seen: u64,
     /// Times it fired.
     pub fired: u64,
+    /// When it was installed (for `forMs`).
+    #[serde(skip)]
+    installed_at: Instant,
 }
 
 /// The installed rules and the seeded RNG that drives probabilities.
@@ -154,6 +173,7 @@ impl Faults {
 
     /// Adds rules after the installed ones.
     pub fn install(&self, rules: impl IntoIterator<Item = FaultRule>) {
+        let installed_at = Instant::now();
         let mut state = self.lock();
         state
             .rules
@@ -161,6 +181,7 @@ impl Faults {
                 rule,
                 seen: 0,
                 fired: 0,
+                installed_at,
             }));
         self.armed.store(!state.rules.is_empty(), Ordering::Release);
     }
@@ -195,6 +216,7 @@ impl Faults {
         let mut state = self.lock();
         let FaultState { rules, rng, .. } = &mut *state;
         let mut chosen = None;
+        let now = Instant::now();
         for installed in rules.iter_mut().filter(|r| r.rule.matches(route)) {
             installed.seen += 1;
             if chosen.is_some() {
@@ -203,8 +225,13 @@ impl Faults {
             let rule = &installed.rule;
             let by_first = rule.first.is_none_or(|n| installed.seen <= n);
             let by_every = rule.every.is_none_or(|n| n > 0 && installed.seen % n == 0);
-            let by_chance = rule.probability.is_none_or(|p| rng.f64() < p);
-            if by_first && by_every && by_chance {
+            let by_window = rule.for_ms.is_none_or(|ms| {
+                now.saturating_duration_since(installed.installed_at)
+                    .as_millis()
+                    < u128::from(ms)
+            });
+            let by_chance = by_window && rule.probability.is_none_or(|p| rng.f64() < p);
+            if by_first && by_every && by_window && by_chance {
                 installed.fired += 1;
                 chosen = Some(rule.action);
             }
@@ -243,6 +270,21 @@ mod tests {
             [false, false, true, false, false, true]
         );
         assert_eq!(faults.fired(), (2, 2));
+    }
+
+    #[test]
+    fn a_window_fires_only_on_requests_arriving_within_it() {
+        let faults = Faults::new(1);
+        faults.install([
+            FaultRule::new("*", FaultAction::Stall).for_window(std::time::Duration::ZERO),
+            FaultRule::new("update", FaultAction::Stall)
+                .for_window(std::time::Duration::from_secs(3600)),
+        ]);
+        assert_eq!(fire_pattern(&faults, "poll", 2), [false, false]);
+        assert_eq!(fire_pattern(&faults, "update", 2), [true, true]);
+        let json = serde_json::to_value(&faults.rules()[1]).unwrap();
+        assert_eq!(json["kind"], "stall");
+        assert_eq!(json["forMs"], 3_600_000);
     }
 
     #[test]

@@ -18,10 +18,10 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
-use tokio_util::sync::DropGuard;
 
-use crate::actors::lease::LeaseKeeper;
-use crate::actors::messages::{Execute, Finished, LeasedTask, Post};
+use crate::actors::delivery::{ActorWatch, Undelivered};
+use crate::actors::lease::{Lease, LeaseKeeper};
+use crate::actors::messages::{Execute, Finished, LeasedTask, Post, Queued};
 use crate::actors::{Pipeline, Stats};
 use crate::client::{ConductorClient, ErrorChain, Polled, Undecodable};
 use crate::model::{Task, TaskResult, TaskResultStatus};
@@ -38,6 +38,7 @@ pub(crate) struct Executor {
     updater: Recipient<Post>,
     leases: LeaseKeeper,
     client: ConductorClient,
+    watch: ActorWatch,
 }
 
 /// What starting an execution needs; cloned only for tasks whose input must be fetched first.
@@ -64,7 +65,9 @@ impl Executor {
     ) -> Self {
         // Unbounded in type only: at most `concurrency` results exist at once (one per permit).
         let (finished_tx, finished_rx) = mpsc::unbounded_channel();
+        let watch = ActorWatch::new(Arc::clone(&pipeline), "executor");
         Self {
+            watch,
             launcher: Launcher {
                 runtime: None,
                 pipeline,
@@ -86,45 +89,51 @@ impl Executor {
             Polled::Undecodable(bad) => return self.launcher.reject(bad, permit),
         };
         // Stops extending the lease (on drop) as soon as the execution ends, however it ends.
-        let lease_guard = self.leases.keep(&task);
+        let lease = self.leases.keep(&task);
         if task.external_input_payload_storage_path.is_some() {
             let launcher = self.launcher.clone();
             let client = self.client.clone();
             actix_rt::spawn(async move {
                 launcher
-                    .fetch_input_then_launch(client, task, permit, lease_guard)
+                    .fetch_input_then_launch(client, task, permit, lease)
                     .await;
             });
             return;
         }
-        self.launcher.launch(task, permit, lease_guard);
+        self.launcher.launch(task, permit, lease);
     }
 }
 
 impl Launcher {
     /// Starts executing `task` (on the pool, or as a local task of this arbiter).
-    fn launch(&self, task: Task, permit: OwnedSemaphorePermit, lease_guard: Option<DropGuard>) {
+    fn launch(&self, task: Task, permit: OwnedSemaphorePermit, lease: Lease) {
         let spec = Arc::clone(&self.spec);
         let worker_id = Arc::clone(&self.pipeline.worker_id);
-        let finished = self.finished_tx.clone();
+        let finisher = self.finisher();
         match &self.pool {
             Some(pool) => {
                 let runtime = self.runtime.clone();
                 pool.submit(move || {
                     let _entered = runtime.as_ref().map(tokio::runtime::Handle::enter);
                     let result = futures_executor::block_on(spec.run(task, &worker_id));
-                    drop(lease_guard);
-                    let _ = finished.send(Finished { result, permit });
+                    finisher.finish(result, permit, lease);
                 });
             }
             None => {
                 let execution = spec.run(task, &worker_id);
                 actix_rt::spawn(async move {
                     let result = execution.await;
-                    drop(lease_guard);
-                    let _ = finished.send(Finished { result, permit });
+                    finisher.finish(result, permit, lease);
                 });
             }
+        }
+    }
+
+    /// What a finished execution hands its result to.
+    fn finisher(&self) -> Finisher {
+        Finisher {
+            pipeline: Arc::clone(&self.pipeline),
+            finished: self.finished_tx.clone(),
         }
     }
 
@@ -135,21 +144,20 @@ impl Launcher {
         client: ConductorClient,
         mut task: Task,
         permit: OwnedSemaphorePermit,
-        lease_guard: Option<DropGuard>,
+        lease: Lease,
     ) {
         let Some(path) = task.external_input_payload_storage_path.take() else {
-            return self.launch(task, permit, lease_guard);
+            return self.launch(task, permit, lease);
         };
         let stats = &self.pipeline.stats;
         match client.external_input(&path).await {
             Ok(input) => {
                 Stats::add(&stats.external_inputs, 1);
                 task.input_data = input;
-                self.launch(task, permit, lease_guard);
+                self.launch(task, permit, lease);
             }
             Err(err) => {
                 Stats::add(&stats.external_input_failures, 1);
-                drop(lease_guard);
                 let reason = format!(
                     "externalized input {path} could not be fetched: {}",
                     ErrorChain(&err)
@@ -162,7 +170,7 @@ impl Launcher {
                 );
                 let result = TaskResult::failed(&task, reason)
                     .with_worker_id(self.pipeline.worker_id.as_ref());
-                self.finish(result, permit);
+                self.finisher().finish(result, permit, lease);
             }
         }
     }
@@ -184,12 +192,34 @@ impl Launcher {
         )
         .with_worker_id(self.pipeline.worker_id.as_ref());
         result.reason_for_incompletion = Some(bad.reason);
-        self.finish(result, permit);
+        let finished = Finished {
+            result: Undelivered::new(result, Arc::clone(&self.pipeline)),
+            permit,
+            lease_ends: None,
+        };
+        // A closed pump drops it, which gives it up.
+        let _ = self.finished_tx.send(finished);
     }
+}
 
-    /// Hands a result made without running the worker to the pump.
-    fn finish(&self, result: TaskResult, permit: OwnedSemaphorePermit) {
-        let _ = self.finished_tx.send(Finished { result, permit });
+/// Turns a finished execution into a [`Finished`] result for the pump.
+struct Finisher {
+    pipeline: Arc<Pipeline>,
+    finished: mpsc::UnboundedSender<Finished>,
+}
+
+impl Finisher {
+    /// Ends the lease (stopping its heartbeat) and hands the result on. From here the result
+    /// is [`Undelivered`]: a pump that is gone drops it, which gives it up.
+    fn finish(self, result: TaskResult, permit: OwnedSemaphorePermit, lease: Lease) {
+        let lease_ends = lease.ends();
+        drop(lease);
+        let finished = Finished {
+            result: Undelivered::new(result, self.pipeline),
+            permit,
+            lease_ends,
+        };
+        let _ = self.finished.send(finished);
     }
 }
 
@@ -206,6 +236,10 @@ impl Actor for Executor {
             );
             ctx.spawn(pump.into_actor(self));
         }
+    }
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        self.watch.stopped();
     }
 }
 
@@ -229,19 +263,26 @@ async fn pump_results(
     while finished.recv_many(&mut batch, MAX_RESULT_BATCH).await > 0 {
         let count = batch.len();
         Stats::add(&pipeline.stats.tasks_executed, count as u64);
-        match pipeline.queue_slots.acquire_many(count as u32).await {
-            // The updater gives each slot back with `add_permits` once the result is posted.
-            Ok(slots) => slots.forget(),
-            Err(_) => return,
-        }
-        if updater
-            .send(Post(std::mem::take(&mut batch)))
+        let Ok(mut slots) = Arc::clone(&pipeline.queue_slots)
+            .acquire_many_owned(count as u32)
             .await
-            .is_err()
-        {
-            tracing::error!(count, "updater stopped; results not posted");
+        else {
+            return; // never closed; the batch would be given up as it drops
+        };
+        let queued: Vec<Queued> = batch
+            .drain(..)
+            .filter_map(|finished| {
+                let queue_slot = slots.split(1)?;
+                Some(Queued {
+                    finished,
+                    queue_slot,
+                })
+            })
+            .collect();
+        if updater.send(Post(queued)).await.is_err() {
+            // The results went down with the message: each was given up as it dropped.
+            pipeline.fail("the updater is gone; results cannot be posted".to_owned());
             return;
         }
-        batch.reserve(MAX_RESULT_BATCH);
     }
 }

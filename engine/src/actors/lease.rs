@@ -1,13 +1,18 @@
-//! Lease extension: keeping a long task IN_PROGRESS on the server while it runs.
+//! Leases: when the server will time a running task out, and keeping long tasks alive.
 //!
-//! The server times a task out `responseTimeoutSeconds` after it was handed out unless it hears
-//! from the worker. With lease extension on (`lease_extend_enabled`), every running task gets a
-//! heartbeat on its arbiter that posts an IN_PROGRESS result with `extendLease` every 0.8 × its
-//! response timeout, until the guard returned by [`LeaseKeeper::keep`] is dropped (the task's
-//! execution ended, however it ended). A failed heartbeat is logged and the next one tried.
+//! The server times a task out `responseTimeoutSeconds` after it was handed out (or after the
+//! worker's last word on it). Every task's [`Lease`] knows when that is, so result retries can
+//! stop when posting has become futile. With lease extension on (`lease_extend_enabled`),
+//! each running task also gets a heartbeat on its arbiter that posts an IN_PROGRESS result
+//! with `extendLease` at a fixed rate from the task's start, every 0.8 × its response timeout;
+//! a failed extension is retried about every second until one goes through or the next is
+//! due, so one slow or failed call never lets the lease lapse. Each extension that goes
+//! through moves the lease's end. The heartbeat stops the moment the [`Lease`] is dropped
+//! (the task's execution ended, however it ended).
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use tokio_util::sync::{CancellationToken, DropGuard};
 
@@ -15,11 +20,37 @@ use crate::actors::Pipeline;
 use crate::client::{ConductorClient, ErrorChain};
 use crate::model::{Task, TaskResult, TaskResultStatus};
 
-/// Extends the leases of one worker's running tasks.
+/// Starts leases for one worker's tasks.
 #[derive(Debug)]
 pub(crate) struct LeaseKeeper {
     pipeline: Arc<Pipeline>,
     client: ConductorClient,
+}
+
+/// One running task's lease: when it ends, and its heartbeat (stopped on drop).
+#[derive(Debug)]
+pub(crate) struct Lease {
+    /// When the task was received.
+    start: Instant,
+    /// The response timeout, if the task has one.
+    timeout: Option<Duration>,
+    /// Milliseconds after `start` of the last extension that went through (0: none).
+    extended_at: Option<Arc<AtomicU64>>,
+    _heartbeat: Option<DropGuard>,
+}
+
+impl Lease {
+    /// When the server times the task out unless it hears from the worker (`None`: no
+    /// response timeout, or beyond the clock's range).
+    pub(crate) fn ends(&self) -> Option<Instant> {
+        let extended = self
+            .extended_at
+            .as_ref()
+            .map_or(0, |at| at.load(Ordering::Relaxed));
+        self.start
+            .checked_add(Duration::from_millis(extended))?
+            .checked_add(self.timeout?)
+    }
 }
 
 impl LeaseKeeper {
@@ -28,41 +59,106 @@ impl LeaseKeeper {
         Self { pipeline, client }
     }
 
-    /// Starts extending `task`'s lease when the worker has lease extension on and the task has
-    /// a response timeout; the heartbeat stops when the returned guard is dropped. Must be
-    /// called on an arbiter (the heartbeat is a local task).
-    pub(crate) fn keep(&self, task: &Task) -> Option<DropGuard> {
-        if !self.pipeline.settings.lease_extend_enabled || task.response_timeout_seconds <= 0 {
-            return None;
-        }
-        let period = lease_period(task.response_timeout_seconds);
+    /// The lease of `task`, received now. With lease extension on and a response timeout,
+    /// starts its heartbeat; must then be called on an arbiter (the heartbeat is a local
+    /// task).
+    pub(crate) fn keep(&self, task: &Task) -> Lease {
+        let start = Instant::now();
+        let timeout = response_timeout(task.response_timeout_seconds);
+        let mut lease = Lease {
+            start,
+            timeout,
+            extended_at: None,
+            _heartbeat: None,
+        };
+        let Some(timeout) = timeout.filter(|_| self.pipeline.settings.lease_extend_enabled) else {
+            return lease;
+        };
         let stop = CancellationToken::new();
-        let mut result = TaskResult::for_task(task, TaskResultStatus::InProgress)
+        let extended_at = Arc::new(AtomicU64::new(0));
+        let mut heartbeat = TaskResult::for_task(task, TaskResultStatus::InProgress)
             .with_worker_id(self.pipeline.worker_id.as_ref());
-        result.extend_lease = true;
-        let (cancelled, client) = (stop.clone(), self.client.clone());
-        actix_rt::spawn(async move {
-            loop {
-                tokio::select! {
-                    _ = cancelled.cancelled() => return,
-                    _ = tokio::time::sleep(period) => {}
-                }
-                if let Err(err) = client.update(&result).await {
-                    tracing::warn!(
-                        task_id = %result.task_id,
-                        error = %ErrorChain(&err),
-                        "extending a lease failed"
-                    );
-                }
-            }
-        });
-        Some(stop.drop_guard())
+        heartbeat.extend_lease = true;
+        actix_rt::spawn(extend_at_fixed_rate(
+            self.client.clone(),
+            heartbeat,
+            start,
+            extension_period(timeout),
+            Arc::clone(&extended_at),
+            stop.clone(),
+        ));
+        lease.extended_at = Some(extended_at);
+        lease._heartbeat = Some(stop.drop_guard());
+        lease
     }
 }
 
+/// How soon a failed extension is tried again (with up to half of it as jitter).
+const EXTENSION_RETRY: Duration = Duration::from_secs(1);
+
+/// Posts `heartbeat` at `start + k × period` (k = 1, 2, …) until `stop`; a failed post is
+/// retried about every [`EXTENSION_RETRY`] until one goes through or the next is due. Each
+/// post that goes through records when it was sent in `extended_at`.
+async fn extend_at_fixed_rate(
+    client: ConductorClient,
+    heartbeat: TaskResult,
+    start: Instant,
+    period: Duration,
+    extended_at: Arc<AtomicU64>,
+    stop: CancellationToken,
+) {
+    let mut due = start;
+    loop {
+        due = match due.checked_add(period) {
+            Some(next) => next,
+            None => return,
+        };
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep_until(due.into()) => {}
+        }
+        loop {
+            let sent = Instant::now();
+            let outcome = tokio::select! {
+                () = stop.cancelled() => return,
+                outcome = client.update(&heartbeat) => outcome,
+            };
+            match outcome {
+                Ok(()) => {
+                    let after = u64::try_from(sent.duration_since(start).as_millis());
+                    extended_at.store(after.unwrap_or(u64::MAX), Ordering::Relaxed);
+                    break;
+                }
+                Err(err) => tracing::warn!(
+                    task_id = %heartbeat.task_id,
+                    error = %ErrorChain(&err),
+                    "extending a lease failed; retrying"
+                ),
+            }
+            let jitter = fastrand::u64(0..=EXTENSION_RETRY.as_millis() as u64 / 2);
+            let retry = Instant::now() + EXTENSION_RETRY - Duration::from_millis(jitter);
+            if due.checked_add(period).is_none_or(|next| retry >= next) {
+                break; // the next scheduled extension comes first
+            }
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep_until(retry.into()) => {}
+            }
+        }
+    }
+}
+
+/// A task's response timeout as the server sent it (`None` for 0 or less).
+fn response_timeout(seconds: i64) -> Option<Duration> {
+    u64::try_from(seconds)
+        .ok()
+        .filter(|s| *s > 0)
+        .map(Duration::from_secs)
+}
+
 /// How often a task's lease is extended: 0.8 × its response timeout.
-fn lease_period(response_timeout_seconds: i64) -> Duration {
-    Duration::from_millis(u64::try_from(response_timeout_seconds).unwrap_or(0) * 800)
+fn extension_period(timeout: Duration) -> Duration {
+    timeout.mul_f64(0.8)
 }
 
 #[cfg(test)]
@@ -71,8 +167,30 @@ mod tests {
 
     #[test]
     fn leases_are_extended_at_four_fifths_of_the_timeout() {
-        assert_eq!(lease_period(10), Duration::from_secs(8));
-        assert_eq!(lease_period(3600), Duration::from_secs(2880));
-        assert_eq!(lease_period(1), Duration::from_millis(800));
+        let period = |s| extension_period(response_timeout(s).unwrap());
+        assert_eq!(period(10), Duration::from_secs(8));
+        assert_eq!(period(3600), Duration::from_secs(2880));
+        assert_eq!(period(1), Duration::from_millis(800));
+    }
+
+    #[test]
+    fn server_numbers_cannot_overflow_the_lease() {
+        assert_eq!(response_timeout(0), None);
+        assert_eq!(response_timeout(-5), None);
+        let huge = response_timeout(i64::MAX).unwrap();
+        assert!(extension_period(huge) > Duration::from_secs(1 << 62));
+        let lease = Lease {
+            start: Instant::now(),
+            timeout: Some(huge),
+            extended_at: Some(Arc::new(AtomicU64::new(u64::MAX))),
+            _heartbeat: None,
+        };
+        assert_eq!(lease.ends(), None, "beyond the clock's range: no end");
+        let short = Lease {
+            timeout: Some(Duration::from_secs(10)),
+            extended_at: Some(Arc::new(AtomicU64::new(5_000))),
+            ..lease
+        };
+        assert_eq!(short.ends(), Some(short.start + Duration::from_secs(15)));
     }
 }

@@ -1,10 +1,12 @@
 //! The messages that carry tasks and results between a worker's actors. Each carries a batch.
 
+use std::time::Instant;
+
 use actix::Message;
 use tokio::sync::OwnedSemaphorePermit;
 
+use crate::actors::delivery::Undelivered;
 use crate::client::Polled;
-use crate::model::TaskResult;
 
 /// A polled task (decoded, or to be posted FAILED as undecodable) with the execution slot
 /// reserved for it.
@@ -22,14 +24,24 @@ pub(crate) struct Execute(pub(crate) Vec<LeasedTask>);
 /// A finished task's result, still holding its execution slot.
 #[derive(Debug)]
 pub(crate) struct Finished {
-    pub(crate) result: TaskResult,
+    pub(crate) result: Undelivered,
     pub(crate) permit: OwnedSemaphorePermit,
+    /// When the task's lease ends, if it has one.
+    pub(crate) lease_ends: Option<Instant>,
 }
 
-/// Executor → Updater: post these results. One queue slot per result has already been taken.
+/// A finished result with its place in the Updater's queue.
+#[derive(Debug)]
+pub(crate) struct Queued {
+    pub(crate) finished: Finished,
+    /// One slot of the Updater's bounded queue, freed when the result leaves it.
+    pub(crate) queue_slot: OwnedSemaphorePermit,
+}
+
+/// Executor → Updater: post these results.
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
-pub(crate) struct Post(pub(crate) Vec<Finished>);
+pub(crate) struct Post(pub(crate) Vec<Queued>);
 
 /// Ask an actor to do its next round of work (sent by itself).
 #[derive(Debug, Message)]

@@ -20,21 +20,26 @@
 //! the messages it sends, given at construction: [`start`] creates the actors' contexts (and so
 //! their addresses) before it starts any of them. See `docs/architecture.md`.
 
+mod delivery;
 mod executor;
 mod intake;
 mod lease;
 mod messages;
 mod poller;
+mod retry;
 mod updater;
 
-use std::sync::Arc;
+pub use delivery::GiveUpReason;
+
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use actix::{Actor, AsyncContext, Context};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use crate::client::{ClientError, ConductorClient};
+use crate::client::ConductorClient;
 use crate::config::WorkerSettings;
 use crate::model::TaskResult;
 use crate::pool::BlockingPool;
@@ -95,7 +100,7 @@ pub(crate) fn start(parts: PipelineParts) {
 }
 
 /// The user's function for results that are given up.
-type GiveUpFn = dyn Fn(&TaskResult, &ClientError) + Send + Sync;
+type GiveUpFn = dyn Fn(&TaskResult, &GiveUpReason) + Send + Sync;
 
 /// Called with every result that is given up, and why.
 #[derive(Clone)]
@@ -105,6 +110,17 @@ impl std::fmt::Debug for GiveUpHook {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("GiveUpHook")
     }
+}
+
+/// What every pipeline of a host shares.
+#[derive(Debug, Clone)]
+pub(crate) struct HostShared {
+    /// The host's hook for results that are given up.
+    pub(crate) on_give_up: Option<GiveUpHook>,
+    /// Whether update-v2 is on.
+    pub(crate) update_v2: bool,
+    /// The longest wait between failed polls.
+    pub(crate) poll_error_backoff_max: Duration,
 }
 
 /// State shared by one worker's actors and the host.
@@ -118,7 +134,7 @@ pub(crate) struct Pipeline {
     /// permit is released when the first post of its result settles.
     pub(crate) slots: Arc<Semaphore>,
     /// Room in the updater's queue: the executor takes one per result before handing it over;
-    /// the updater gives it back once the result is posted (or given up).
+    /// it travels with the result and frees itself when the result leaves the queue.
     pub(crate) queue_slots: Arc<Semaphore>,
     /// The updater queue's capacity.
     pub(crate) queue_capacity: usize,
@@ -132,8 +148,12 @@ pub(crate) struct Pipeline {
     /// Whether update-v2 is still worth trying: on unless disabled by the host, and switched
     /// off for good when the server turns out not to have it.
     pub(crate) update_v2: AtomicBool,
-    /// Cancelled when the host starts draining: the poller stops.
+    /// Cancelled when the host starts draining, or when the pipeline fails: the poller stops.
     pub(crate) stop_polling: CancellationToken,
+    /// Why the pipeline failed (an actor went away), if it did.
+    pub(crate) failure: OnceLock<String>,
+    /// The longest wait between failed polls.
+    pub(crate) poll_error_backoff_max: Duration,
     /// Counters.
     pub(crate) stats: Stats,
     /// The host's hook for results that are given up.
@@ -141,12 +161,12 @@ pub(crate) struct Pipeline {
 }
 
 impl Pipeline {
-    /// The shared state for a worker with `settings` (validated: concurrency ≥ 1).
+    /// The shared state for a worker with `settings` (validated: concurrency ≥ 1) on a host
+    /// with `host`'s settings.
     pub(crate) fn new(
         settings: WorkerSettings,
         stop_polling: CancellationToken,
-        on_give_up: Option<GiveUpHook>,
-        update_v2: bool,
+        host: &HostShared,
     ) -> Self {
         let concurrency = settings.concurrency;
         let queue_capacity = concurrency * 2;
@@ -154,14 +174,16 @@ impl Pipeline {
             worker_id: Arc::from(settings.worker_id.as_str()),
             paused: AtomicBool::new(settings.paused),
             work_queued: AtomicBool::new(false),
-            update_v2: AtomicBool::new(update_v2),
+            update_v2: AtomicBool::new(host.update_v2),
             slots: Arc::new(Semaphore::new(concurrency)),
             queue_slots: Arc::new(Semaphore::new(queue_capacity)),
             queue_capacity,
             settings,
             stop_polling,
+            failure: OnceLock::new(),
+            poll_error_backoff_max: host.poll_error_backoff_max,
             stats: Stats::default(),
-            on_give_up,
+            on_give_up: host.on_give_up.clone(),
         }
     }
 

@@ -5,8 +5,10 @@
 //! (at most the batch size) and hands the answer with those permits to the [`Intake`], which
 //! gives back what the answer does not fill and runs an oversize answer's extra tasks as slots
 //! free (never dropping them). A poll in flight is never abandoned (its answer may carry
-//! tasks the server has already marked IN_PROGRESS); it is bounded by the poll timeout plus
-//! the HTTP timeout.
+//! tasks the server has already marked IN_PROGRESS); its deadline is the long-poll timeout
+//! plus `CONDUCTOR_POLL_DEADLINE_MARGIN_MS`. Failed polls back off from 250 ms doubling up to
+//! `CONDUCTOR_POLL_ERROR_BACKOFF_MAX_MS`, and the backoff starts over as soon as any call of
+//! the host gets an answer again.
 //!
 //! **Oversize answers.** An answer over `CONDUCTOR_HTTP_MAX_RESPONSE_BYTES` is not read (its
 //! tasks are left to the server's response timeout): it is logged with its size, counted, and
@@ -20,11 +22,16 @@ use std::time::Duration;
 
 use actix::prelude::*;
 
+use crate::actors::delivery::ActorWatch;
 use crate::actors::intake::Intake;
 use crate::actors::messages::Tick;
 use crate::actors::{Pipeline, Stats};
 use crate::backoff::{ErrorBackoff, empty_queue_delay};
 use crate::client::{ClientError, ConductorClient, ErrorChain, PollTarget};
+
+/// The wait after the first failed poll; it doubles (with jitter) up to
+/// `CONDUCTOR_POLL_ERROR_BACKOFF_MAX_MS`.
+const FIRST_ERROR_BACKOFF: Duration = Duration::from_millis(250);
 
 /// Answers that fit after which an oversize answer's halving of the poll count is undone.
 pub(crate) const FITTING_TO_RESTORE: u32 = 100;
@@ -57,6 +64,7 @@ pub(crate) struct Poller {
     poll_limit: usize,
     /// Answers that fit since the last oversize one, while `poll_limit` is reduced.
     fitting_answers: u32,
+    watch: ActorWatch,
 }
 
 impl Poller {
@@ -75,9 +83,10 @@ impl Poller {
             empty_polls: 0,
             failed_polls: 0,
             error_backoff: ErrorBackoff {
-                base: Duration::from_millis(250),
-                max: Duration::from_secs(30),
+                base: FIRST_ERROR_BACKOFF.min(pipeline.poll_error_backoff_max),
+                max: pipeline.poll_error_backoff_max,
             },
+            watch: ActorWatch::new(Arc::clone(&pipeline), "poller"),
             poll_limit: settings.batch_size,
             fitting_answers: 0,
             pipeline,
@@ -120,6 +129,7 @@ impl Poller {
     fn after_round(&mut self, round: Round, ctx: &mut Context<Self>) {
         self.track_answer_size(&round);
         let interval = self.pipeline.settings.polling_interval;
+        let mut recovery_mark = None;
         let delay = match round {
             Round::Polled => {
                 self.empty_polls = 0;
@@ -132,6 +142,7 @@ impl Poller {
                 empty_queue_delay(self.empty_polls, interval)
             }
             Round::Failed(err) => {
+                recovery_mark = Some(self.client.recovery().mark());
                 let delay = self.error_backoff.delay(self.failed_polls);
                 self.failed_polls = self.failed_polls.saturating_add(1);
                 tracing::warn!(
@@ -151,17 +162,34 @@ impl Poller {
         if delay.is_zero() {
             ctx.notify(Tick);
         } else {
-            // Wake early when the host starts draining, so shutdown never waits out a backoff.
+            // Wake early when the host starts draining, so shutdown never waits out a backoff,
+            // and after a failure when any call of the host gets an answer again: the server
+            // is back, so the backoff starts over.
             let stop = self.pipeline.stop_polling.clone();
+            let recovery = Arc::clone(self.client.recovery());
             ctx.spawn(
                 async move {
+                    let recovered = async {
+                        match recovery_mark {
+                            Some(mark) => recovery.wait(mark, delay).await,
+                            None => {
+                                tokio::time::sleep(delay).await;
+                                false
+                            }
+                        }
+                    };
                     tokio::select! {
-                        _ = tokio::time::sleep(delay) => {}
-                        _ = stop.cancelled() => {}
+                        recovered = recovered => recovered,
+                        _ = stop.cancelled() => false,
                     }
                 }
                 .into_actor(self)
-                .map(|(), _, ctx| ctx.notify(Tick)),
+                .map(|recovered, poller, ctx| {
+                    if recovered {
+                        poller.failed_polls = 0;
+                    }
+                    ctx.notify(Tick);
+                }),
             );
         }
     }
@@ -172,6 +200,10 @@ impl Actor for Poller {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.notify(Tick);
+    }
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        self.watch.stopped();
     }
 }
 

@@ -7,8 +7,12 @@
 //! settles, so the server never sees more tasks in flight than the worker's concurrency; a
 //! result that has to wait for a retry gives its slot up (retries never pin a slot) and keeps
 //! only its queue slot. A result leaves the queue only when the server has taken it or when it
-//! is given up (retries exhausted, or an answer retrying cannot fix, such as 404 for an unknown
-//! task); giving up is logged, counted and passed to the host's hook, never silent.
+//! is given up by the retry rule ([`RetryPolicy`]: an answer retrying cannot fix, such as 404
+//! for an unknown task; the task's lease or the retry budget ended; `update_retries` if set),
+//! through the one give-up path ([`Undelivered`]). A retry waits out its backoff, or less: the
+//! first answer any call of the host gets after failures wakes it ([`Recovery`]).
+//!
+//! [`Recovery`]: crate::client::Recovery
 //!
 //! **update-v2.** When enabled (the default) and the queue is known to have more work (the
 //! last poll came back full, or the last update-v2 brought a task), a result is posted to
@@ -29,25 +33,36 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Instant;
 
 use actix::prelude::*;
+use bytes::Bytes;
 use tokio::sync::OwnedSemaphorePermit;
 
+use crate::actors::delivery::{ActorWatch, GiveUpReason, Undelivered};
 use crate::actors::intake::Intake;
-use crate::actors::messages::Post;
+use crate::actors::messages::{Post, Queued};
+use crate::actors::retry::{Attempts, RetryPolicy};
 use crate::actors::{Pipeline, Stats};
-use crate::backoff::ErrorBackoff;
 use crate::client::{ClientError, ConductorClient, ErrorChain};
-use crate::model::TaskResult;
 
-/// A result waiting to be posted.
+/// A result waiting to be posted. Dropped anywhere (the updater stopped, its actor panicked),
+/// its result gives itself up and its queue slot frees itself.
 #[derive(Debug)]
 struct Pending {
-    result: TaskResult,
+    result: Undelivered,
+    /// Its encoded body, kept for retries.
+    body: Option<Bytes>,
     /// Posts tried so far.
     attempts: u32,
+    /// When the first post started.
+    first_post: Option<Instant>,
+    /// When the task's lease ends, if it has one.
+    lease_ends: Option<Instant>,
     /// The task's execution slot, held until the first post settles.
     slot: Option<OwnedSemaphorePermit>,
+    /// Its place in the bounded queue, freed when the result leaves it.
+    _queue_slot: OwnedSemaphorePermit,
 }
 
 /// How one post went.
@@ -68,9 +83,10 @@ pub(crate) struct Updater {
     queue: VecDeque<Pending>,
     in_flight: usize,
     max_in_flight: usize,
-    backoff: ErrorBackoff,
+    retry: RetryPolicy,
     /// Where the tasks update-v2 answers with go.
     intake: Intake,
+    watch: ActorWatch,
 }
 
 impl Updater {
@@ -82,18 +98,14 @@ impl Updater {
         max_in_flight: usize,
         intake: Intake,
     ) -> Self {
-        let settings = &pipeline.settings;
-        let backoff = ErrorBackoff {
-            base: settings.update_retry_backoff,
-            max: settings.update_retry_backoff.saturating_mul(32),
-        };
         Self {
             client,
             queue: VecDeque::with_capacity(pipeline.queue_capacity),
             in_flight: 0,
             max_in_flight: max_in_flight.max(1),
-            backoff,
+            retry: RetryPolicy::new(&pipeline.settings),
             intake,
+            watch: ActorWatch::new(Arc::clone(&pipeline), "updater"),
             pipeline,
         }
     }
@@ -120,11 +132,20 @@ impl Updater {
             let Some(mut pending) = self.queue.pop_front() else {
                 return;
             };
+            let body = match self.encode(&mut pending) {
+                Ok(body) => body,
+                Err(err) => {
+                    pending.result.give_up(&GiveUpReason::NotRetryable(err));
+                    continue;
+                }
+            };
+            pending.first_post.get_or_insert_with(Instant::now);
             self.in_flight += 1;
             let next = self.slot_for_next_task(&mut pending);
             let post = post(
                 self.client.clone(),
                 pending,
+                body,
                 next,
                 Arc::clone(&self.pipeline),
             );
@@ -139,62 +160,77 @@ impl Updater {
         }
     }
 
+    /// The result's body, encoded on its first post and kept for retries. An output over
+    /// the limit turns the result into FAILED_WITH_TERMINAL_ERROR here, once.
+    fn encode(&self, pending: &mut Pending) -> Result<Bytes, ClientError> {
+        if let Some(body) = &pending.body {
+            return Ok(body.clone());
+        }
+        let encoded = self.client.encode(pending.result.result_mut())?;
+        if let Some(size) = encoded.oversize_output {
+            Stats::add(&self.pipeline.stats.oversize_outputs, 1);
+            let result = pending.result.result();
+            tracing::error!(
+                task_id = %result.task_id,
+                workflow_id = %result.workflow_instance_id,
+                size,
+                "output over CONDUCTOR_MAX_OUTPUT_BYTES; posting FAILED_WITH_TERMINAL_ERROR"
+            );
+        }
+        pending.body = Some(encoded.body.clone());
+        Ok(encoded.body)
+    }
+
     /// Handles the answer to one post.
     fn settle(&mut self, mut pending: Pending, posted: Posted, ctx: &mut Context<Self>) {
-        let failure = match posted {
+        let err = match posted {
             Posted::V2Unsupported => {
                 // Not an attempt: post the same result again, with v1, first in line.
                 self.queue.push_front(pending);
                 return;
             }
-            Posted::Taken => None,
-            Posted::Failed(err) => Some(err),
+            Posted::Taken => {
+                pending.result.delivered();
+                return;
+            }
+            Posted::Failed(err) => err,
         };
         pending.attempts += 1;
-        // Whatever the answer, the task is no longer this worker's to execute.
+        // Whatever the answer, the task is no longer this worker's to execute: a retry
+        // never pins an execution slot.
         drop(pending.slot.take());
-        let stats = &self.pipeline.stats;
-        match failure {
-            None => {
-                Stats::add(&stats.results_posted, 1);
-                self.pipeline.queue_slots.add_permits(1);
-            }
-            Some(err)
-                if err.is_retryable()
-                    && pending.attempts <= self.pipeline.settings.update_retries =>
-            {
-                Stats::add(&stats.update_retries, 1);
-                let delay = self.backoff.delay(pending.attempts - 1);
+        let attempts = Attempts {
+            made: pending.attempts,
+            first: pending.first_post.unwrap_or_else(Instant::now),
+            lease_ends: pending.lease_ends,
+        };
+        let mark = self.client.recovery().mark();
+        match self
+            .retry
+            .after_failure(attempts, Instant::now(), err.clone())
+        {
+            Ok(delay) => {
+                Stats::add(&self.pipeline.stats.update_retries, 1);
+                let result = pending.result.result();
                 tracing::warn!(
-                    task_id = %pending.result.task_id,
+                    task_id = %result.task_id,
                     attempt = pending.attempts,
                     error = %ErrorChain(&err),
                     retry_in = ?delay,
                     "posting a result failed; will retry"
                 );
-                ctx.run_later(delay, move |updater, ctx| {
-                    updater.queue.push_front(pending);
-                    updater.dispatch(ctx);
-                });
+                // Wait out the backoff, or less if the server answers again meanwhile.
+                let recovery = Arc::clone(self.client.recovery());
+                ctx.spawn(
+                    async move { recovery.wait(mark, delay).await }
+                        .into_actor(self)
+                        .map(move |_, updater, ctx| {
+                            updater.queue.push_front(pending);
+                            updater.dispatch(ctx);
+                        }),
+                );
             }
-            Some(err) => self.give_up(pending, &err),
-        }
-    }
-
-    /// Drops a result the server would not take: logged, counted and handed to the hook.
-    fn give_up(&mut self, pending: Pending, err: &ClientError) {
-        Stats::add(&self.pipeline.stats.results_given_up, 1);
-        self.pipeline.queue_slots.add_permits(1);
-        tracing::error!(
-            task_id = %pending.result.task_id,
-            workflow_id = %pending.result.workflow_instance_id,
-            status = ?pending.result.status,
-            attempts = pending.attempts,
-            error = %ErrorChain(err),
-            "result given up; the server will time the task out"
-        );
-        if let Some(hook) = &self.pipeline.on_give_up {
-            (hook.0)(&pending.result, err);
+            Err(reason) => pending.result.give_up(&reason),
         }
     }
 }
@@ -206,26 +242,10 @@ impl Updater {
 async fn post(
     client: ConductorClient,
     mut pending: Pending,
+    body: Bytes,
     next: Option<(OwnedSemaphorePermit, Intake)>,
     pipeline: Arc<Pipeline>,
 ) -> (Pending, Posted) {
-    // An output over the limit turns the result into FAILED_WITH_TERMINAL_ERROR here, once:
-    // a retry encodes the replacement.
-    let body = match client.encode(&mut pending.result) {
-        Ok(encoded) => {
-            if let Some(size) = encoded.oversize_output {
-                Stats::add(&pipeline.stats.oversize_outputs, 1);
-                tracing::error!(
-                    task_id = %pending.result.task_id,
-                    workflow_id = %pending.result.workflow_instance_id,
-                    size,
-                    "output over CONDUCTOR_MAX_OUTPUT_BYTES; posting FAILED_WITH_TERMINAL_ERROR"
-                );
-            }
-            encoded.body
-        }
-        Err(err) => return (pending, Posted::Failed(err)),
-    };
     let Some((slot, intake)) = next else {
         let posted = match client.update_encoded(body).await {
             Ok(()) => Posted::Taken,
@@ -260,17 +280,29 @@ async fn post(
 
 impl Actor for Updater {
     type Context = Context<Self>;
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        self.watch.stopped();
+    }
 }
 
 impl Handler<Post> for Updater {
     type Result = ();
 
     fn handle(&mut self, Post(batch): Post, ctx: &mut Self::Context) {
-        for finished in batch {
+        for Queued {
+            finished,
+            queue_slot,
+        } in batch
+        {
             self.queue.push_back(Pending {
                 result: finished.result,
+                body: None,
                 attempts: 0,
+                first_post: None,
+                lease_ends: finished.lease_ends,
                 slot: Some(finished.permit),
+                _queue_slot: queue_slot,
             });
         }
         self.dispatch(ctx);

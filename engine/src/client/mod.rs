@@ -10,6 +10,7 @@ mod auth;
 pub(crate) mod connect;
 mod decode;
 mod error;
+mod recovery;
 pub(crate) mod tls;
 
 use std::sync::{Arc, Mutex, PoisonError};
@@ -33,6 +34,7 @@ use decode::DecodeBuffers;
 pub(crate) use decode::{Decoded, Polled, Undecodable};
 pub(crate) use error::ErrorChain;
 pub use error::{ClientError, ErrorBody};
+pub(crate) use recovery::Recovery;
 
 /// Characters escaped in a path segment or query value.
 const COMPONENT: &AsciiSet = &CONTROLS
@@ -73,8 +75,12 @@ const EXTERNAL_PAYLOAD_ROUTE: &str = "external payload storage";
 pub(crate) struct ClientSettings {
     /// The API base, ending in `/api` without a trailing slash.
     pub(crate) base_url: String,
-    /// The deadline of every call (a poll adds its long-poll timeout to it).
+    /// The deadline of every call but polls (a request body adds 1000 ms per MB to it).
     pub(crate) http_timeout: Duration,
+    /// What a poll's deadline adds to its long-poll timeout.
+    pub(crate) poll_deadline_margin: Duration,
+    /// Whether the server answers, shared by every client of a host.
+    pub(crate) recovery: Arc<Recovery>,
     /// How many idle keep-alive connections to keep (at least the calls in flight).
     pub(crate) max_idle_connections: usize,
     /// Orkes token auth, shared by every client of a host.
@@ -103,6 +109,8 @@ pub(crate) struct ConductorClient {
     update_uri: Uri,
     update_v2_uri: Uri,
     http_timeout: Duration,
+    poll_deadline_margin: Duration,
+    recovery: Arc<Recovery>,
     max_response_bytes: u64,
     max_output_bytes: Option<u64>,
     /// `scheme://authority` of the server, for relative URIs it hands out.
@@ -158,6 +166,8 @@ impl ConductorClient {
             update_v2_uri: uri(UPDATE_V2_ROUTE)?,
             base: Arc::from(base),
             http_timeout: settings.http_timeout,
+            poll_deadline_margin: settings.poll_deadline_margin,
+            recovery: Arc::clone(&settings.recovery),
             max_response_bytes: settings.max_response_bytes,
             max_output_bytes: settings.max_output_bytes,
             origin: Arc::from(origin.as_str()),
@@ -203,7 +213,7 @@ impl ConductorClient {
             target.prefix,
             timeout.as_millis()
         );
-        let deadline = self.http_timeout + timeout;
+        let deadline = timeout.saturating_add(self.poll_deadline_margin);
         let mut buffers = self.take_buffers();
         let outcome = match url.parse::<Uri>() {
             Ok(uri) => {
@@ -393,6 +403,18 @@ impl ConductorClient {
         .await
     }
 
+    /// Whether the server answers, as this client's calls found it.
+    pub(crate) fn recovery(&self) -> &Arc<Recovery> {
+        &self.recovery
+    }
+
+    /// The deadline of a call that is not a poll, sending `body_len` bytes: the HTTP timeout
+    /// plus 1000 ms per MB of body.
+    fn deadline_for(&self, body_len: usize) -> Duration {
+        let per_byte = Duration::from_micros(u64::try_from(body_len).unwrap_or(u64::MAX));
+        self.http_timeout.saturating_add(per_byte)
+    }
+
     /// [`send`](Self::send), with a non-2xx answer turned into [`ClientError::Status`].
     #[allow(clippy::too_many_arguments)]
     async fn call(
@@ -416,7 +438,7 @@ impl ConductorClient {
     }
 
     /// Sends one request to `route` and reads its answer into `answer`, within the HTTP
-    /// timeout (plus `extra_wait`, a long poll's hold). With auth, the token goes in
+    /// timeout plus 1000 ms per MB of body. With auth, the token goes in
     /// `X-Authorization`; a 401/403 that says the token expired or is invalid gets a new
     /// token and one replay. A 2xx body over `max_response_bytes` is [`ClientError::TooLarge`];
     /// an error body is cut at the limit.
@@ -431,20 +453,17 @@ impl ConductorClient {
         answer: &mut Vec<u8>,
         authorized: Authorized,
     ) -> Result<StatusCode, ClientError> {
+        let deadline = self.deadline_for(body.as_ref().map_or(0, Bytes::len));
         self.send_within(
-            method,
-            uri,
-            route,
-            body,
-            accept,
-            answer,
-            authorized,
-            self.http_timeout,
+            method, uri, route, body, accept, answer, authorized, deadline,
         )
         .await
     }
 
-    /// [`send`](Self::send) with an explicit deadline.
+    /// [`send`](Self::send) with an explicit deadline. A call that runs out of time is
+    /// dropped with its connection (hyper closes a connection whose answer is no longer
+    /// awaited, so it is never reused). Each outcome tells [`Recovery`] whether the server
+    /// answers.
     #[allow(clippy::too_many_arguments)]
     async fn send_within(
         &self,
@@ -493,7 +512,7 @@ impl ConductorClient {
                 .body(Full::new(body.clone().unwrap_or_default()))
                 .map_err(|err| ClientError::request(uri.to_string(), err))?;
             answer.clear();
-            let status = tokio::time::timeout(deadline, async {
+            let outcome = tokio::time::timeout(deadline, async {
                 let response = self
                     .http
                     .request(request)
@@ -518,7 +537,10 @@ impl ConductorClient {
                 }
             })
             .await
-            .map_err(|_| ClientError::Timeout(deadline))??;
+            .map_err(|_| ClientError::Timeout(deadline))
+            .and_then(|outcome| outcome);
+            self.note_outcome(&outcome);
+            let status = outcome?;
             if let (Some(auth), Some(token)) = (auth, &token)
                 && matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN)
                 && !replayed
@@ -529,6 +551,22 @@ impl ConductorClient {
                 continue;
             }
             return Ok(status);
+        }
+    }
+
+    /// Tells [`Recovery`] whether a call was answered: any status but 5xx and 429 counts,
+    /// and so does an answer cut at the size limit; no answer, a broken connection or a TLS
+    /// failure does not.
+    fn note_outcome(&self, outcome: &Result<StatusCode, ClientError>) {
+        match outcome {
+            Ok(status) if status.is_server_error() || *status == StatusCode::TOO_MANY_REQUESTS => {
+                self.recovery.failed();
+            }
+            Ok(_) | Err(ClientError::TooLarge { .. }) => self.recovery.answered(),
+            Err(ClientError::Timeout(_) | ClientError::Transport(_) | ClientError::Tls { .. }) => {
+                self.recovery.failed();
+            }
+            Err(_) => {}
         }
     }
 
@@ -656,6 +694,8 @@ mod tests {
         ClientSettings {
             base_url: "http://127.0.0.1:1/api/".into(),
             http_timeout: Duration::from_secs(1),
+            poll_deadline_margin: Duration::from_secs(1),
+            recovery: Arc::default(),
             max_idle_connections: 4,
             auth: None,
             tls: tls::client_config(&crate::config::TlsSettings::default()).unwrap(),

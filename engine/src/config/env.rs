@@ -11,8 +11,12 @@ pub(crate) const SERVER_URL_VAR: &str = "CONDUCTOR_SERVER_URL";
 pub(crate) const AUTH_KEY_VAR: &str = "CONDUCTOR_AUTH_KEY";
 /// The key secret used to obtain a token.
 pub(crate) const AUTH_SECRET_VAR: &str = "CONDUCTOR_AUTH_SECRET";
-/// The HTTP request timeout in milliseconds.
+/// The deadline of every call but polls, in milliseconds (plus 1000 per MB of request body).
 pub(crate) const HTTP_TIMEOUT_VAR: &str = "CONDUCTOR_HTTP_TIMEOUT_MS";
+/// The time a poll's deadline adds to its long-poll timeout, in milliseconds.
+pub(crate) const POLL_DEADLINE_MARGIN_VAR: &str = "CONDUCTOR_POLL_DEADLINE_MARGIN_MS";
+/// The longest wait between failed polls, in milliseconds.
+pub(crate) const POLL_ERROR_BACKOFF_MAX_VAR: &str = "CONDUCTOR_POLL_ERROR_BACKOFF_MAX_MS";
 /// A PEM file of CA certificates trusted beside the system's.
 pub(crate) const TLS_CA_FILE_VAR: &str = "CONDUCTOR_TLS_CA_FILE";
 /// The PEM client certificate (chain) for mutual TLS.
@@ -26,11 +30,13 @@ pub(crate) const MAX_RESPONSE_BYTES_VAR: &str = "CONDUCTOR_HTTP_MAX_RESPONSE_BYT
 pub(crate) const MAX_OUTPUT_BYTES_VAR: &str = "CONDUCTOR_MAX_OUTPUT_BYTES";
 
 /// The server variables, in the order they are reported.
-pub(crate) const SERVER_VARS: [&str; 9] = [
+pub(crate) const SERVER_VARS: [&str; 11] = [
     SERVER_URL_VAR,
     AUTH_KEY_VAR,
     AUTH_SECRET_VAR,
     HTTP_TIMEOUT_VAR,
+    POLL_DEADLINE_MARGIN_VAR,
+    POLL_ERROR_BACKOFF_MAX_VAR,
     TLS_CA_FILE_VAR,
     TLS_CLIENT_CERT_VAR,
     TLS_CLIENT_KEY_VAR,

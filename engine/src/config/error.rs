@@ -34,23 +34,6 @@ pub enum ConfigError {
     /// A worker was registered with an empty task type.
     #[error("empty task type: expected a non-empty task definition name")]
     EmptyTaskType,
-    /// The HTTP timeout would cut a long poll short.
-    #[error(
-        "http_timeout {http_timeout_ms} ms (from {http_origin}) must exceed poll_timeout \
-         {poll_timeout_ms} ms of task `{task_type}` (from {poll_origin})"
-    )]
-    HttpTimeoutTooShort {
-        /// The HTTP timeout in milliseconds.
-        http_timeout_ms: u64,
-        /// Where the HTTP timeout came from (boxed to keep the error small).
-        http_origin: Box<Source>,
-        /// The worker's poll timeout in milliseconds.
-        poll_timeout_ms: u64,
-        /// Where the poll timeout came from (boxed to keep the error small).
-        poll_origin: Box<Source>,
-        /// The worker's task type.
-        task_type: String,
-    },
     /// A TLS file (CA, client certificate or key) cannot be read or holds nothing usable.
     #[error("TLS file {} for `{key}` (from {origin}) is not usable: {reason}", path.display())]
     TlsFile {

@@ -69,8 +69,13 @@ pub struct ServerOptions {
     pub auth_key: Option<String>,
     /// Key secret for token auth (give the key too).
     pub auth_secret: Option<String>,
-    /// Timeout of each HTTP request (whole milliseconds, more than 0).
+    /// Deadline of each call but polls (whole milliseconds, more than 0; a request body adds
+    /// 1000 ms per MB).
     pub http_timeout: Option<Duration>,
+    /// What a poll's deadline adds to its long-poll timeout (whole milliseconds).
+    pub poll_deadline_margin: Option<Duration>,
+    /// The longest wait between failed polls (whole milliseconds, more than 0).
+    pub poll_error_backoff_max: Option<Duration>,
     /// A PEM file of CA certificates trusted beside the system's.
     pub tls_ca_file: Option<PathBuf>,
     /// A PEM client certificate for mutual TLS (give the key too).
@@ -99,10 +104,24 @@ impl ServerOptions {
         self
     }
 
-    /// Sets the HTTP timeout.
+    /// Sets the deadline of every call but polls (a request body adds 1000 ms per MB).
     #[must_use]
     pub fn with_http_timeout(mut self, timeout: Duration) -> Self {
         self.http_timeout = Some(timeout);
+        self
+    }
+
+    /// Sets what a poll's deadline adds to its long-poll timeout.
+    #[must_use]
+    pub fn with_poll_deadline_margin(mut self, margin: Duration) -> Self {
+        self.poll_deadline_margin = Some(margin);
+        self
+    }
+
+    /// Sets the longest wait between failed polls.
+    #[must_use]
+    pub fn with_poll_error_backoff_max(mut self, max: Duration) -> Self {
+        self.poll_error_backoff_max = Some(max);
         self
     }
 
@@ -152,6 +171,8 @@ impl fmt::Debug for ServerOptions {
                 &self.auth_secret.as_ref().map(|_| "<redacted>"),
             )
             .field("http_timeout", &self.http_timeout)
+            .field("poll_deadline_margin", &self.poll_deadline_margin)
+            .field("poll_error_backoff_max", &self.poll_error_backoff_max)
             .field("tls_ca_file", &self.tls_ca_file)
             .field("tls_client_cert", &self.tls_client_cert)
             .field("tls_client_key", &self.tls_client_key)

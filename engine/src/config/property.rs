@@ -78,19 +78,35 @@ macro_rules! worker_properties {
                 range: (0, 0),
                 unit: "boolean",
             }
-            /// Extra attempts to post a result after the first one fails.
-            UpdateRetries update_retries: u32, code u32, set with_update_retries(u32) {
+            /// Most extra attempts to post a result after the first one fails; unset (the default): retries stop only at the budget or the task's lease.
+            UpdateRetries update_retries: Option<u32>, code u32, set with_update_retries(u32) {
                 alias: None,
-                default: PropDefault::Fixed("4"),
+                default: PropDefault::Fixed(""),
                 range: (0, 1_000),
-                unit: "integer",
+                unit: "integer or empty",
             }
             /// Delay before the first retry of a result post (it doubles on each retry, with jitter).
             UpdateRetryBackoff update_retry_backoff: Duration, code Duration,
                 set with_update_retry_backoff(Duration) {
                 alias: None,
-                default: PropDefault::Fixed("1000"),
+                default: PropDefault::Fixed("250"),
                 range: (0, 3_600_000),
+                unit: "ms",
+            }
+            /// Longest delay between two retries of a result post.
+            UpdateRetryBackoffMax update_retry_backoff_max: Duration, code Duration,
+                set with_update_retry_backoff_max(Duration) {
+                alias: None,
+                default: PropDefault::Fixed("5000"),
+                range: (0, 3_600_000),
+                unit: "ms",
+            }
+            /// How long a result is retried, from its first post, before it is given up (the task's lease may end it sooner).
+            UpdateRetryBudget update_retry_budget: Duration, code Duration,
+                set with_update_retry_budget(Duration) {
+                alias: None,
+                default: PropDefault::Fixed("300000"),
+                range: (0, 86_400_000),
                 unit: "ms",
             }
             /// How long a shutdown waits for running tasks and their results.

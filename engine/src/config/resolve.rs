@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 use super::env::{
     AUTH_KEY_VAR, AUTH_SECRET_VAR, HTTP_TIMEOUT_VAR, MAX_OUTPUT_BYTES_VAR, MAX_RESPONSE_BYTES_VAR,
-    SERVER_URL_VAR, TLS_CA_FILE_VAR, TLS_CLIENT_CERT_VAR, TLS_CLIENT_KEY_VAR,
+    POLL_DEADLINE_MARGIN_VAR, POLL_ERROR_BACKOFF_MAX_VAR, SERVER_URL_VAR, TLS_CA_FILE_VAR,
+    TLS_CLIENT_CERT_VAR, TLS_CLIENT_KEY_VAR,
 };
 use super::error::ConfigError;
 use super::ini::DEFAULT_SECTION;
@@ -22,8 +23,16 @@ use super::value;
 /// The server URL used when none is configured.
 pub const DEFAULT_SERVER_URL: &str = "http://localhost:8080/api";
 
-/// The HTTP timeout used when none is configured, in milliseconds.
-const DEFAULT_HTTP_TIMEOUT_MS: u64 = 30_000;
+/// The deadline of non-poll calls when none is configured, in milliseconds: short, so a
+/// stalled server costs seconds, not minutes (a body adds 1000 ms per MB to it).
+const DEFAULT_HTTP_TIMEOUT_MS: u64 = 2_000;
+
+/// What a poll's deadline adds to its long-poll timeout when nothing else is configured, in
+/// milliseconds.
+const DEFAULT_POLL_DEADLINE_MARGIN_MS: u64 = 1_000;
+
+/// The longest wait between failed polls when none is configured, in milliseconds.
+const DEFAULT_POLL_ERROR_BACKOFF_MAX_MS: u64 = 2_000;
 
 /// The answer-size limit used when none is configured: 256 MiB.
 pub(crate) const DEFAULT_MAX_RESPONSE_BYTES: u64 = 256 * 1024 * 1024;
@@ -92,7 +101,7 @@ impl ConfigSources {
     /// Resolves and validates the server connection: environment over `code` over defaults.
     /// Pairs (the auth key and secret; the TLS client certificate and key) must come whole
     /// from one source. An empty variable counts as not set, except `CONDUCTOR_SERVER_URL`,
-    /// `CONDUCTOR_HTTP_TIMEOUT_MS` and the two size limits, where it is an invalid value.
+    /// the timeouts and the two size limits, where it is an invalid value.
     pub fn resolve_server(&self, code: &ServerOptions) -> Result<ServerSettings, ConfigError> {
         let mut layers = vec![server_code_layer(code)?];
         layers.extend(self.server_env_layers()?);
@@ -106,6 +115,14 @@ impl ConfigSources {
         };
         let url = or_default(ServerKey::Url, DEFAULT_SERVER_URL.to_owned());
         let http_timeout = or_default(ServerKey::HttpTimeout, DEFAULT_HTTP_TIMEOUT_MS.to_string());
+        let poll_margin = or_default(
+            ServerKey::PollDeadlineMargin,
+            DEFAULT_POLL_DEADLINE_MARGIN_MS.to_string(),
+        );
+        let poll_backoff = or_default(
+            ServerKey::PollErrorBackoffMax,
+            DEFAULT_POLL_ERROR_BACKOFF_MAX_MS.to_string(),
+        );
         let max_response = or_default(
             ServerKey::MaxResponseBytes,
             DEFAULT_MAX_RESPONSE_BYTES.to_string(),
@@ -142,6 +159,8 @@ impl ConfigSources {
         Ok(ServerSettings {
             base_url: check(&url, value::parse_server_url)?,
             http_timeout: check(&http_timeout, value::parse_http_timeout)?,
+            poll_deadline_margin: check(&poll_margin, value::parse_poll_deadline_margin)?,
+            poll_error_backoff_max: check(&poll_backoff, value::parse_poll_error_backoff_max)?,
             max_response_bytes: check(&max_response, value::parse_max_response_bytes)?,
             max_output_bytes: check(&max_output, value::parse_max_output_bytes)?,
             sources: ServerProvenance {
@@ -150,6 +169,8 @@ impl ConfigSources {
                     .as_ref()
                     .map_or(Source::Default, |(key, _)| key.source.clone()),
                 http_timeout: http_timeout.source,
+                poll_deadline_margin: poll_margin.source,
+                poll_error_backoff_max: poll_backoff.source,
                 max_response_bytes: max_response.source,
                 max_output_bytes: max_output.source,
             },
@@ -195,6 +216,15 @@ fn server_code_layer(code: &ServerOptions) -> Result<Layer<ServerKey>, ConfigErr
             ServerKey::HttpTimeout,
             code.http_timeout.map(|t| t.as_millis().to_string()),
         ),
+        (
+            ServerKey::PollDeadlineMargin,
+            code.poll_deadline_margin.map(|t| t.as_millis().to_string()),
+        ),
+        (
+            ServerKey::PollErrorBackoffMax,
+            code.poll_error_backoff_max
+                .map(|t| t.as_millis().to_string()),
+        ),
         (ServerKey::AuthKey, non_empty(&code.auth_key)),
         (ServerKey::AuthSecret, non_empty(&code.auth_secret)),
         (ServerKey::TlsCaFile, path(&code.tls_ca_file)),
@@ -227,6 +257,8 @@ fn server_code_layer(code: &ServerOptions) -> Result<Layer<ServerKey>, ConfigErr
 enum ServerKey {
     Url,
     HttpTimeout,
+    PollDeadlineMargin,
+    PollErrorBackoffMax,
     AuthKey,
     AuthSecret,
     TlsCaFile,
@@ -237,9 +269,11 @@ enum ServerKey {
 }
 
 impl ServerKey {
-    const ALL: [ServerKey; 9] = [
+    const ALL: [ServerKey; 11] = [
         ServerKey::Url,
         ServerKey::HttpTimeout,
+        ServerKey::PollDeadlineMargin,
+        ServerKey::PollErrorBackoffMax,
         ServerKey::AuthKey,
         ServerKey::AuthSecret,
         ServerKey::TlsCaFile,
@@ -260,6 +294,8 @@ impl ServerKey {
         match self {
             ServerKey::Url => SERVER_URL_VAR,
             ServerKey::HttpTimeout => HTTP_TIMEOUT_VAR,
+            ServerKey::PollDeadlineMargin => POLL_DEADLINE_MARGIN_VAR,
+            ServerKey::PollErrorBackoffMax => POLL_ERROR_BACKOFF_MAX_VAR,
             ServerKey::AuthKey => AUTH_KEY_VAR,
             ServerKey::AuthSecret => AUTH_SECRET_VAR,
             ServerKey::TlsCaFile => TLS_CA_FILE_VAR,
@@ -275,6 +311,8 @@ impl ServerKey {
         match self {
             ServerKey::Url => "url",
             ServerKey::HttpTimeout => "http_timeout",
+            ServerKey::PollDeadlineMargin => "poll_deadline_margin",
+            ServerKey::PollErrorBackoffMax => "poll_error_backoff_max",
             ServerKey::AuthKey => "auth_key",
             ServerKey::AuthSecret => "auth_secret",
             ServerKey::TlsCaFile => "tls_ca_file",
@@ -291,6 +329,8 @@ impl ServerKey {
             self,
             ServerKey::Url
                 | ServerKey::HttpTimeout
+                | ServerKey::PollDeadlineMargin
+                | ServerKey::PollErrorBackoffMax
                 | ServerKey::MaxResponseBytes
                 | ServerKey::MaxOutputBytes
         )

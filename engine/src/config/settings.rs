@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use super::error::ConfigError;
 use super::layer::{Found, Layers};
 use super::property::{Prop, PropDefault, worker_properties};
-use super::value::{PropertyValue, millis};
+use super::value::PropertyValue;
 
 /// Where a configuration value came from.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -187,6 +187,10 @@ pub struct ServerProvenance {
     pub auth: Source,
     /// Source of the HTTP timeout.
     pub http_timeout: Source,
+    /// Source of the poll-deadline margin.
+    pub poll_deadline_margin: Source,
+    /// Source of the longest poll-error backoff.
+    pub poll_error_backoff_max: Source,
     /// Source of the answer-size limit.
     pub max_response_bytes: Source,
     /// Source of the output limit.
@@ -247,8 +251,12 @@ pub struct ServerSettings {
     pub base_url: String,
     /// Key id and secret for token auth, when both are given.
     pub auth: Option<(String, String)>,
-    /// Timeout of each HTTP request.
+    /// Deadline of each call but polls; a request body adds 1000 ms per MB.
     pub http_timeout: Duration,
+    /// A poll's deadline: its long-poll timeout plus this.
+    pub poll_deadline_margin: Duration,
+    /// The longest wait between failed polls.
+    pub poll_error_backoff_max: Duration,
     /// The largest answer body read from the server, in bytes.
     pub max_response_bytes: u64,
     /// The largest task output posted as is, in bytes; `None`: no limit.
@@ -261,23 +269,6 @@ pub struct ServerSettings {
     pub sources: ServerProvenance,
 }
 
-impl ServerSettings {
-    /// Checks that a worker's long poll fits in one HTTP request (`http_timeout` must exceed
-    /// `poll_timeout`), so the host can refuse to start instead of timing out every poll.
-    pub fn check_worker(&self, worker: &WorkerSettings) -> Result<(), super::ConfigError> {
-        if self.http_timeout > worker.poll_timeout {
-            return Ok(());
-        }
-        Err(super::ConfigError::HttpTimeoutTooShort {
-            http_timeout_ms: millis(self.http_timeout),
-            http_origin: Box::new(self.sources.http_timeout.clone()),
-            poll_timeout_ms: millis(worker.poll_timeout),
-            poll_origin: Box::new(worker.sources.poll_timeout.clone()),
-            task_type: worker.task_type.clone(),
-        })
-    }
-}
-
 impl fmt::Debug for ServerSettings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ServerSettings")
@@ -287,6 +278,8 @@ impl fmt::Debug for ServerSettings {
                 &self.auth.as_ref().map(|(key, _)| (key, "<redacted>")),
             )
             .field("http_timeout", &self.http_timeout)
+            .field("poll_deadline_margin", &self.poll_deadline_margin)
+            .field("poll_error_backoff_max", &self.poll_error_backoff_max)
             .field("max_response_bytes", &self.max_response_bytes)
             .field("max_output_bytes", &self.max_output_bytes)
             .field("tls", &self.tls)

@@ -130,6 +130,22 @@ impl PropertyValue for Option<String> {
     }
 }
 
+/// An optional count: empty (after trimming) means unset.
+impl PropertyValue for Option<u32> {
+    fn parse(raw: &str, spec: &PropSpec) -> Result<Self, String> {
+        if raw.trim().is_empty() {
+            return Ok(None);
+        }
+        u32::parse(raw, spec)
+            .map(Some)
+            .map_err(|expected| format!("{expected}, or empty for none"))
+    }
+
+    fn to_json(&self) -> Value {
+        self.map_or(Value::Null, Value::from)
+    }
+}
+
 impl CodeValue for Duration {
     /// Whole milliseconds: anything finer is dropped.
     fn to_raw(&self) -> String {
@@ -170,12 +186,28 @@ pub(crate) fn parse_u64(raw: &str) -> Option<u64> {
 
 /// The HTTP timeout: more than 0 ms, at most [`MAX_HTTP_TIMEOUT_MS`].
 pub(crate) fn parse_http_timeout(raw: &str) -> Result<Duration, String> {
+    parse_millis_within(raw, 1, MAX_HTTP_TIMEOUT_MS)
+}
+
+/// The longest poll-deadline margin accepted, in milliseconds (one minute).
+pub(crate) const MAX_POLL_DEADLINE_MARGIN_MS: u64 = 60_000;
+
+/// The poll-deadline margin: 0 to [`MAX_POLL_DEADLINE_MARGIN_MS`].
+pub(crate) fn parse_poll_deadline_margin(raw: &str) -> Result<Duration, String> {
+    parse_millis_within(raw, 0, MAX_POLL_DEADLINE_MARGIN_MS)
+}
+
+/// The longest poll-error backoff: 1 ms to one hour.
+pub(crate) fn parse_poll_error_backoff_max(raw: &str) -> Result<Duration, String> {
+    parse_millis_within(raw, 1, 3_600_000)
+}
+
+/// Whole milliseconds from `min` to `max`.
+fn parse_millis_within(raw: &str, min: u64, max: u64) -> Result<Duration, String> {
     parse_u64(raw)
-        .filter(|n| (1..=MAX_HTTP_TIMEOUT_MS).contains(n))
+        .filter(|n| (min..=max).contains(n))
         .map(Duration::from_millis)
-        .ok_or_else(|| {
-            format!("a whole number of milliseconds greater than 0, at most {MAX_HTTP_TIMEOUT_MS}")
-        })
+        .ok_or_else(|| format!("a whole number of milliseconds from {min} to {max}"))
 }
 
 /// The smallest answer-size limit: a poll answer of one task must fit.

@@ -5,8 +5,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use crate::actors::GiveUpHook;
-use crate::client::ClientError;
+use crate::actors::{GiveUpHook, GiveUpReason};
 use crate::config::{ConfigSources, ServerOptions};
 use crate::host::{HostError, Placement, WorkerHost};
 use crate::model::TaskResult;
@@ -139,12 +138,14 @@ impl WorkerHostBuilder {
         self
     }
 
-    /// Called (on the worker's arbiter thread; keep it quick) with every result that could
-    /// not be delivered after its retries, or that the server refused for good, and the last
-    /// error. Such results are also logged at error level and counted.
+    /// Called (on the worker's arbiter thread, or the thread that dropped the result; keep
+    /// it quick) with every result that is given up, and why: the server refused it for
+    /// good, its retries ran out (the task's lease, the retry budget or `update_retries`), or
+    /// the host stopped first ([`GiveUpReason`]). Such results are also logged at error level
+    /// with their ids and counted. A panic in the hook is caught and logged.
     pub fn on_result_given_up(
         mut self,
-        hook: impl Fn(&TaskResult, &ClientError) + Send + Sync + 'static,
+        hook: impl Fn(&TaskResult, &GiveUpReason) + Send + Sync + 'static,
     ) -> Self {
         self.on_give_up = Some(GiveUpHook(Arc::new(hook)));
         self
@@ -180,7 +181,6 @@ impl WorkerHostBuilder {
         let mut workers = Vec::with_capacity(self.workers.len());
         for spec in self.workers {
             let settings = sources.resolve_worker(&spec.task_type, &spec.options)?;
-            server.check_worker(&settings)?;
             workers.push((Arc::new(spec), settings));
         }
         let arbiters = self

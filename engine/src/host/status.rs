@@ -37,6 +37,9 @@ pub struct WorkerStatus {
     pub domain: Option<String>,
     /// Whether polling is paused.
     pub paused: bool,
+    /// Why the worker's pipeline failed, if it did (an actor went away, e.g. a panic in
+    /// engine code): it no longer polls, and results it still held were given up.
+    pub failure: Option<String>,
     /// Execution slots taken: tasks executing, or whose result's first post has not settled.
     pub executing: usize,
     /// Results not yet taken by the server (queued, in flight, or waiting for a retry).
@@ -71,7 +74,7 @@ pub struct WorkerStatus {
     pub results_posted: u64,
     /// Result posts retried.
     pub update_retries: u64,
-    /// Results given up after retries (each one logged).
+    /// Results given up (each one logged with its ids and passed to the hook).
     pub results_given_up: u64,
 }
 
@@ -83,6 +86,7 @@ impl WorkerStatus {
             task_type: pipeline.settings.task_type.clone(),
             domain: pipeline.settings.domain.clone(),
             paused: pipeline.paused.load(Ordering::Relaxed),
+            failure: pipeline.failure().map(str::to_owned),
             executing: pipeline.executing(),
             unposted: pipeline.unposted(),
             polls: Stats::get(&stats.polls),

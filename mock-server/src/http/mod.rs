@@ -156,6 +156,12 @@ async fn handle(app: Arc<App>, request: Request<Incoming>) -> Result<Resp, Dropp
             return Ok(body::error(&ApiError::Injected(status)));
         }
         Some(FaultAction::DropBefore) => return Err(Dropped),
+        Some(FaultAction::Stall) => {
+            // Read the request as a stalled server would, then never answer.
+            let _ = read_body(&app, request).await;
+            app.shutdown.cancelled().await;
+            return Err(Dropped);
+        }
         Some(FaultAction::Delay { delay_ms }) => {
             tokio::select! {
                 () = tokio::time::sleep(Duration::from_millis(delay_ms)) => {}

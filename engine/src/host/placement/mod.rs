@@ -16,8 +16,8 @@ use actix::{Arbiter, System};
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
-use crate::actors::{self, Pipeline, PipelineParts};
-use crate::client::{ClientSettings, ConductorClient, TokenSource};
+use crate::actors::{self, HostShared, Pipeline, PipelineParts};
+use crate::client::{ClientSettings, ConductorClient, Recovery, TokenSource};
 use crate::host::shutdown::drain;
 use crate::host::{HostError, HostHandle, ShutdownReport, WorkerHost};
 use crate::pool::BlockingPool;
@@ -42,6 +42,11 @@ pub(crate) fn start_threads(
 ) -> Result<HostHandle, HostError> {
     let stop_polling = CancellationToken::new();
     let grace = host.grace();
+    let shared = HostShared {
+        on_give_up: host.on_give_up.clone(),
+        update_v2: host.update_v2,
+        poll_error_backoff_max: host.server.poll_error_backoff_max,
+    };
     let pipelines: Vec<Arc<Pipeline>> = host
         .workers
         .iter()
@@ -49,8 +54,7 @@ pub(crate) fn start_threads(
             Arc::new(Pipeline::new(
                 settings.clone(),
                 stop_polling.child_token(),
-                host.on_give_up.clone(),
-                host.update_v2,
+                &shared,
             ))
         })
         .collect();
@@ -114,12 +118,17 @@ impl ArbiterPlan {
             .auth
             .as_ref()
             .map(|(key, secret)| Arc::new(TokenSource::new(key.clone(), secret.clone())));
+        // One view of the server's health for the whole host: an answer to any worker wakes
+        // every worker's waiting polls and retries.
+        let recovery = Arc::new(Recovery::default());
         let clients: Vec<ConductorClient> = connections
             .into_iter()
             .map(|max_idle_connections| {
                 ConductorClient::new(&ClientSettings {
                     base_url: host.server.base_url.clone(),
                     http_timeout: host.server.http_timeout,
+                    poll_deadline_margin: host.server.poll_deadline_margin,
+                    recovery: Arc::clone(&recovery),
                     max_idle_connections,
                     auth: auth.clone(),
                     tls: Arc::clone(&host.tls),

@@ -1,0 +1,218 @@
+//! How a result leaves a worker's pipeline: taken by the server, or given up through one path.
+//!
+//! A result is an [`Undelivered`] from the moment the worker returns it until the server takes
+//! it. It can only leave by [`Undelivered::delivered`] or [`Undelivered::give_up`]; dropped
+//! any other way (its actor panicked, the Updater is gone, the host stopped) it gives itself
+//! up. Giving up is one path, [`Pipeline::give_up`]: an error log with the task and workflow
+//! ids, the `results_given_up` counter, and the host's hook (a panic in the hook is caught and
+//! logged). So no result is ever dropped without a trace.
+//!
+//! [`ActorWatch`] is the same idea for the actors themselves: an actor that goes away while
+//! the host is not stopping (a panic in actor code) marks its pipeline failed, which stops
+//! polling and shows in `status()`.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::actors::{Pipeline, Stats};
+use crate::client::{ClientError, ErrorChain};
+use crate::model::TaskResult;
+
+/// Why a result was given up: passed to the host's `on_result_given_up` hook.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum GiveUpReason {
+    /// The server refused the result with an answer retrying cannot fix (a 4xx such as 404
+    /// "No such task"), or it could not be encoded.
+    #[error("not retryable: {0}")]
+    NotRetryable(ClientError),
+    /// `update_retries` was set and that many retries failed.
+    #[error("{attempts} posts failed (update_retries); last error: {last}")]
+    RetriesExhausted {
+        /// Posts tried.
+        attempts: u32,
+        /// The last post's error.
+        last: ClientError,
+    },
+    /// Posts kept failing for `update_retry_budget`.
+    #[error(
+        "posts failed for {budget:?} (update_retry_budget) over {attempts} attempts; last error: {last}"
+    )]
+    BudgetSpent {
+        /// The budget.
+        budget: Duration,
+        /// Posts tried.
+        attempts: u32,
+        /// The last post's error.
+        last: ClientError,
+    },
+    /// The task's lease ended (its poll or last lease extension plus its
+    /// `responseTimeoutSeconds`): the server has timed the task out, so posting is futile.
+    #[error("the task's lease ended after {attempts} failed posts; last error: {last}")]
+    LeaseEnded {
+        /// Posts tried.
+        attempts: u32,
+        /// The last post's error.
+        last: ClientError,
+    },
+    /// The worker's pipeline failed (an actor panicked) before the result was posted.
+    #[error("the worker's pipeline failed before the result was posted: {0}")]
+    PipelineFailed(String),
+    /// The host stopped before the result was posted (its shutdown grace ran out).
+    #[error("the host stopped before the result was posted")]
+    HostStopped,
+}
+
+impl GiveUpReason {
+    /// The error of the last post, when there was one.
+    pub fn last_error(&self) -> Option<&ClientError> {
+        match self {
+            Self::NotRetryable(last)
+            | Self::RetriesExhausted { last, .. }
+            | Self::BudgetSpent { last, .. }
+            | Self::LeaseEnded { last, .. } => Some(last),
+            Self::PipelineFailed(_) | Self::HostStopped => None,
+        }
+    }
+}
+
+/// A result not yet taken by the server. Leaves only through [`delivered`](Self::delivered)
+/// or [`give_up`](Self::give_up); dropped otherwise, it is given up.
+#[derive(Debug)]
+pub(crate) struct Undelivered {
+    result: Option<TaskResult>,
+    pipeline: Arc<Pipeline>,
+}
+
+impl Undelivered {
+    /// `result` of the worker behind `pipeline`, to be delivered.
+    pub(crate) fn new(result: TaskResult, pipeline: Arc<Pipeline>) -> Self {
+        Self {
+            result: Some(result),
+            pipeline,
+        }
+    }
+
+    /// The result.
+    pub(crate) fn result(&self) -> &TaskResult {
+        // Only `settle` takes it, and that consumes `self`.
+        self.result.as_ref().unwrap_or_else(|| unreachable!())
+    }
+
+    /// The result, to be changed before it is posted (an oversize output's replacement).
+    pub(crate) fn result_mut(&mut self) -> &mut TaskResult {
+        self.result.as_mut().unwrap_or_else(|| unreachable!())
+    }
+
+    /// The server took it.
+    pub(crate) fn delivered(mut self) {
+        self.result = None;
+        Stats::add(&self.pipeline.stats.results_posted, 1);
+    }
+
+    /// Gives it up: logged, counted, handed to the hook.
+    pub(crate) fn give_up(mut self, reason: &GiveUpReason) {
+        if let Some(result) = self.result.take() {
+            self.pipeline.give_up(&result, reason);
+        }
+    }
+}
+
+impl Drop for Undelivered {
+    fn drop(&mut self) {
+        if let Some(result) = self.result.take() {
+            let reason = match self.pipeline.failure() {
+                Some(failure) => GiveUpReason::PipelineFailed(failure.to_owned()),
+                None => GiveUpReason::HostStopped,
+            };
+            self.pipeline.give_up(&result, &reason);
+        }
+    }
+}
+
+impl Pipeline {
+    /// The one way a result is given up: an error log with its ids, the counter, the hook.
+    pub(crate) fn give_up(&self, result: &TaskResult, reason: &GiveUpReason) {
+        Stats::add(&self.stats.results_given_up, 1);
+        tracing::error!(
+            task_type = %self.settings.task_type,
+            task_id = %result.task_id,
+            workflow_id = %result.workflow_instance_id,
+            status = ?result.status,
+            reason = %reason,
+            last_error = reason.last_error().map(|err| ErrorChain(err).to_string()),
+            "result given up; the server will time the task out"
+        );
+        let Some(hook) = &self.on_give_up else {
+            return;
+        };
+        // A hook that panics while another panic unwinds would abort the process.
+        if std::thread::panicking() {
+            return;
+        }
+        if catch_unwind(AssertUnwindSafe(|| (hook.0)(result, reason))).is_err() {
+            tracing::error!(
+                task_type = %self.settings.task_type,
+                task_id = %result.task_id,
+                workflow_id = %result.workflow_instance_id,
+                "the on_result_given_up hook panicked"
+            );
+        }
+    }
+
+    /// Marks the pipeline failed (the first reason stays): logged, polling stops, and
+    /// `status()` shows it. Results still in hand are given up as their holders drop them.
+    pub(crate) fn fail(&self, reason: String) {
+        if self.failure.set(reason).is_ok() {
+            tracing::error!(
+                task_type = %self.settings.task_type,
+                reason = self.failure().unwrap_or_default(),
+                "worker pipeline failed; it stops polling"
+            );
+        }
+        self.stop_polling.cancel();
+    }
+
+    /// Why the pipeline failed, if it did.
+    pub(crate) fn failure(&self) -> Option<&str> {
+        self.failure.get().map(String::as_str)
+    }
+}
+
+/// Held by each actor: when the actor goes away without stopping (a panic in its code) while
+/// the host is not stopping, its pipeline is marked failed.
+#[derive(Debug)]
+pub(crate) struct ActorWatch {
+    pipeline: Arc<Pipeline>,
+    actor: &'static str,
+    stopped: bool,
+}
+
+impl ActorWatch {
+    /// A watch over the `actor` of `pipeline`.
+    pub(crate) fn new(pipeline: Arc<Pipeline>, actor: &'static str) -> Self {
+        Self {
+            pipeline,
+            actor,
+            stopped: false,
+        }
+    }
+
+    /// The actor stopped the normal way.
+    pub(crate) fn stopped(&mut self) {
+        self.stopped = true;
+    }
+}
+
+impl Drop for ActorWatch {
+    fn drop(&mut self) {
+        // Arbiters are stopped (dropping their actors) only after the host stops polling.
+        if !self.stopped && !self.pipeline.stop_polling.is_cancelled() {
+            self.pipeline.fail(format!(
+                "the {} stopped unexpectedly (a panic in its code)",
+                self.actor
+            ));
+        }
+    }
+}
