@@ -33,3 +33,6 @@ mod reliability;
 /// Decoding and size limits: undecodable tasks, exact digits, answers that are not JSON or too
 /// large, externalized inputs, oversize outputs.
 mod decoding;
+
+/// Stalls and fault storms on default settings; when results are given up, and why.
+mod stalls;

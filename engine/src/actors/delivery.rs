@@ -124,7 +124,10 @@ impl Drop for Undelivered {
         if let Some(result) = self.result.take() {
             let reason = match self.pipeline.failure() {
                 Some(failure) => GiveUpReason::PipelineFailed(failure.to_owned()),
-                None => GiveUpReason::HostStopped,
+                None if self.pipeline.stop_polling.is_cancelled() => GiveUpReason::HostStopped,
+                None => GiveUpReason::PipelineFailed(
+                    "the result was dropped before it was posted".to_owned(),
+                ),
             };
             self.pipeline.give_up(&result, &reason);
         }
@@ -214,5 +217,101 @@ impl Drop for ActorWatch {
                 self.actor
             ));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use tokio_util::sync::CancellationToken;
+
+    use super::*;
+    use crate::actors::{GiveUpHook, HostShared};
+    use crate::config::{ConfigSources, WorkerOptions};
+    use crate::model::{Task, TaskResultStatus};
+
+    type Seen = Arc<Mutex<Vec<String>>>;
+
+    fn pipeline(seen: &Seen, panicking_hook: bool) -> Arc<Pipeline> {
+        let settings = ConfigSources::new(Vec::<(String, String)>::new(), None)
+            .unwrap()
+            .resolve_worker("t", &WorkerOptions::default())
+            .unwrap();
+        let seen = Arc::clone(seen);
+        let hook = move |result: &TaskResult, reason: &GiveUpReason| {
+            seen.lock()
+                .unwrap()
+                .push(format!("{}: {reason}", result.task_id));
+            assert!(!panicking_hook, "the hook panics");
+        };
+        let host = HostShared {
+            on_give_up: Some(GiveUpHook(Arc::new(hook))),
+            update_v2: true,
+            poll_error_backoff_max: Duration::from_secs(2),
+        };
+        Arc::new(Pipeline::new(settings, CancellationToken::new(), &host))
+    }
+
+    fn result(id: &str) -> TaskResult {
+        TaskResult::for_task(&Task::new("t", id, "wf"), TaskResultStatus::Completed)
+    }
+
+    #[test]
+    fn a_dropped_result_gives_itself_up_with_the_pipelines_failure() {
+        let seen = Seen::default();
+        let pipeline = pipeline(&seen, false);
+        drop(Undelivered::new(result("a"), Arc::clone(&pipeline)));
+        pipeline.fail("the updater stopped".to_owned());
+        drop(Undelivered::new(result("b"), Arc::clone(&pipeline)));
+        Undelivered::new(result("c"), Arc::clone(&pipeline)).delivered();
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(seen.len(), 2, "{seen:?}");
+        assert!(
+            seen[0].starts_with("a: the worker's pipeline failed"),
+            "{seen:?}"
+        );
+        assert!(seen[1].ends_with("the updater stopped"), "{seen:?}");
+        assert_eq!(Stats::get(&pipeline.stats.results_given_up), 2);
+        assert_eq!(Stats::get(&pipeline.stats.results_posted), 1);
+    }
+
+    #[test]
+    fn results_dropped_while_the_host_stops_are_reported_as_such() {
+        let seen = Seen::default();
+        let pipeline = pipeline(&seen, false);
+        pipeline.stop_polling.cancel();
+        drop(Undelivered::new(result("a"), Arc::clone(&pipeline)));
+        assert_eq!(
+            seen.lock().unwrap().as_slice(),
+            ["a: the host stopped before the result was posted"]
+        );
+    }
+
+    #[test]
+    fn a_panicking_hook_is_caught_and_the_result_still_counted() {
+        let seen = Seen::default();
+        let pipeline = pipeline(&seen, true);
+        Undelivered::new(result("a"), Arc::clone(&pipeline)).give_up(&GiveUpReason::HostStopped);
+        assert_eq!(seen.lock().unwrap().len(), 1);
+        assert_eq!(Stats::get(&pipeline.stats.results_given_up), 1);
+    }
+
+    #[test]
+    fn an_actor_that_goes_away_unstopped_fails_its_pipeline() {
+        let seen = Seen::default();
+        let pipeline = pipeline(&seen, false);
+        let mut stopped = ActorWatch::new(Arc::clone(&pipeline), "poller");
+        stopped.stopped();
+        drop(stopped);
+        assert_eq!(pipeline.failure(), None);
+        assert!(!pipeline.stop_polling.is_cancelled());
+
+        drop(ActorWatch::new(Arc::clone(&pipeline), "updater"));
+        assert_eq!(
+            pipeline.failure(),
+            Some("the updater stopped unexpectedly (a panic in its code)")
+        );
+        assert!(pipeline.stop_polling.is_cancelled(), "polling stops");
     }
 }

@@ -5,8 +5,9 @@
 //! stop when posting has become futile. With lease extension on (`lease_extend_enabled`),
 //! each running task also gets a heartbeat on its arbiter that posts an IN_PROGRESS result
 //! with `extendLease` at a fixed rate from the task's start, every 0.8 × its response timeout;
-//! a failed extension is retried about every second until one goes through or the next is
-//! due, so one slow or failed call never lets the lease lapse. Each extension that goes
+//! a failed extension is retried about every second (sooner for short timeouts: within the
+//! fifth of the timeout the schedule leaves) until one goes through or the next is due, so one
+//! slow or failed call never lets the lease lapse. Each extension that goes
 //! through moves the lease's end. The heartbeat stops the moment the [`Lease`] is dropped
 //! (the task's execution ended, however it ended).
 
@@ -82,8 +83,7 @@ impl LeaseKeeper {
         actix_rt::spawn(extend_at_fixed_rate(
             self.client.clone(),
             heartbeat,
-            start,
-            extension_period(timeout),
+            Schedule::for_timeout(start, timeout),
             Arc::clone(&extended_at),
             stop.clone(),
         ));
@@ -93,20 +93,50 @@ impl LeaseKeeper {
     }
 }
 
-/// How soon a failed extension is tried again (with up to half of it as jitter).
+/// The longest wait before a failed extension is tried again.
 const EXTENSION_RETRY: Duration = Duration::from_secs(1);
 
-/// Posts `heartbeat` at `start + k × period` (k = 1, 2, …) until `stop`; a failed post is
-/// retried about every [`EXTENSION_RETRY`] until one goes through or the next is due. Each
-/// post that goes through records when it was sent in `extended_at`.
+/// When a task's lease is extended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Schedule {
+    /// When the task was received.
+    start: Instant,
+    /// Extensions are due at `start + k × period`.
+    period: Duration,
+    /// The wait before a failed extension is tried again (up to half of it is jitter).
+    retry: Duration,
+}
+
+impl Schedule {
+    /// Every 0.8 × `timeout`; a failed extension is retried after at most
+    /// [`EXTENSION_RETRY`], and within half the slack the schedule leaves before the lease
+    /// would lapse.
+    fn for_timeout(start: Instant, timeout: Duration) -> Self {
+        let period = timeout - timeout / 5;
+        let slack = timeout.saturating_sub(period);
+        Self {
+            start,
+            period,
+            retry: EXTENSION_RETRY.min(slack / 2),
+        }
+    }
+}
+
+/// Posts `heartbeat` on `schedule` until `stop`; a failed post is retried after
+/// `schedule.retry` until one goes through or the next is due. Each post that goes through
+/// records when it was sent in `extended_at`.
 async fn extend_at_fixed_rate(
     client: ConductorClient,
     heartbeat: TaskResult,
-    start: Instant,
-    period: Duration,
+    schedule: Schedule,
     extended_at: Arc<AtomicU64>,
     stop: CancellationToken,
 ) {
+    let Schedule {
+        start,
+        period,
+        retry,
+    } = schedule;
     let mut due = start;
     loop {
         due = match due.checked_add(period) {
@@ -135,8 +165,8 @@ async fn extend_at_fixed_rate(
                     "extending a lease failed; retrying"
                 ),
             }
-            let jitter = fastrand::u64(0..=EXTENSION_RETRY.as_millis() as u64 / 2);
-            let retry = Instant::now() + EXTENSION_RETRY - Duration::from_millis(jitter);
+            let jitter = retry.mul_f64(fastrand::f64() / 2.0);
+            let retry = Instant::now() + retry.saturating_sub(jitter);
             if due.checked_add(period).is_none_or(|next| retry >= next) {
                 break; // the next scheduled extension comes first
             }
@@ -156,21 +186,18 @@ fn response_timeout(seconds: i64) -> Option<Duration> {
         .map(Duration::from_secs)
 }
 
-/// How often a task's lease is extended: 0.8 × its response timeout.
-fn extension_period(timeout: Duration) -> Duration {
-    timeout.mul_f64(0.8)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn leases_are_extended_at_four_fifths_of_the_timeout() {
-        let period = |s| extension_period(response_timeout(s).unwrap());
-        assert_eq!(period(10), Duration::from_secs(8));
-        assert_eq!(period(3600), Duration::from_secs(2880));
-        assert_eq!(period(1), Duration::from_millis(800));
+    fn leases_are_extended_at_four_fifths_of_the_timeout_and_retried_within_the_slack() {
+        let schedule = |s| Schedule::for_timeout(Instant::now(), response_timeout(s).unwrap());
+        assert_eq!(schedule(10).period, Duration::from_secs(8));
+        assert_eq!(schedule(10).retry, Duration::from_secs(1));
+        assert_eq!(schedule(3600).period, Duration::from_secs(2880));
+        assert_eq!(schedule(1).period, Duration::from_millis(800));
+        assert_eq!(schedule(1).retry, Duration::from_millis(100));
     }
 
     #[test]
@@ -178,7 +205,7 @@ mod tests {
         assert_eq!(response_timeout(0), None);
         assert_eq!(response_timeout(-5), None);
         let huge = response_timeout(i64::MAX).unwrap();
-        assert!(extension_period(huge) > Duration::from_secs(1 << 62));
+        assert!(Schedule::for_timeout(Instant::now(), huge).period > Duration::from_secs(1 << 62));
         let lease = Lease {
             start: Instant::now(),
             timeout: Some(huge),
