@@ -7,6 +7,7 @@
 //! | [`fixtures`] | Conductor-shaped [`Task`](baton_model::Task)s and poll-response bodies |
 //! | [`admin`] | `POST /admin/enqueue` and `GET /admin/ledger` over keep-alive HTTP |
 //! | [`procfs`] | process CPU time, peak RSS, the machine's busy share |
+//! | [`processes`] | a baton-mock process on a free port, signals |
 
 /// What can go wrong talking to the mock or reading `/proc`.
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +30,17 @@ pub enum BenchError {
     /// A body could not be decoded.
     #[error("could not decode the answer: {0}")]
     Decode(String),
+    /// A program could not be started.
+    #[error("could not start {what}: {source}")]
+    Spawn {
+        /// The program.
+        what: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// baton-mock's first line was not its address.
+    #[error("baton-mock did not print its address: {0}")]
+    MockAddress(String),
     /// A `/proc` file could not be read or parsed.
     #[error("reading {path}: {reason}")]
     Proc {
@@ -180,6 +192,14 @@ pub mod admin {
         ) -> Result<(), BenchError> {
             let body = serde_json::json!({"taskType": task_type, "count": count, "input": input});
             self.call(Method::POST, "enqueue", body.to_string().into_bytes())
+                .await
+                .map(|_| ())
+        }
+
+        /// Installs fault rules (`POST /admin/faults`), e.g.
+        /// `[{"route": "*", "kind": "stall", "forMs": 3000}]`.
+        pub async fn install_faults(&self, rules: &serde_json::Value) -> Result<(), BenchError> {
+            self.call(Method::POST, "faults", rules.to_string().into_bytes())
                 .await
                 .map(|_| ())
         }
@@ -366,5 +386,65 @@ mod tests {
         let fields = tasks[0].as_object().map_or(0, serde_json::Map::len);
         assert!(fields >= 27, "{fields} fields");
         assert_eq!(tasks[0]["inputData"].as_object().map(|m| m.len()), Some(5));
+    }
+}
+
+pub mod processes {
+    //! Child processes of a benchmark: a baton-mock on a free loopback port, signals.
+
+    use std::io::{BufRead, BufReader};
+    use std::path::Path;
+    use std::process::{Child, Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    use crate::BenchError;
+
+    /// Starts baton-mock on a free loopback port and reads its API URL from its first line.
+    pub fn start_mock(binary: &Path) -> Result<(Child, String), BenchError> {
+        let mut child = Command::new(binary)
+            .args(["--bind", "127.0.0.1", "--port", "0"])
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|source| BenchError::Spawn {
+                what: binary.display().to_string(),
+                source,
+            })?;
+        let mut line = String::new();
+        if let Some(stdout) = child.stdout.take() {
+            let _ = BufReader::new(stdout).read_line(&mut line);
+        }
+        match line.trim().strip_prefix("baton-mock listening on ") {
+            Some(url) if url.starts_with("http://127.") => Ok((child, url.to_owned())),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                Err(BenchError::MockAddress(line))
+            }
+        }
+    }
+
+    /// Waits up to `deadline` for `child` to exit; whether it exited successfully (`None`:
+    /// still running, or its state could not be read).
+    pub async fn wait_exit(child: &mut Child, deadline: Duration) -> Option<bool> {
+        let start = Instant::now();
+        loop {
+            match child.try_wait() {
+                Ok(Some(status)) => return Some(status.success()),
+                Ok(None) if start.elapsed() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// Sends a signal by name (`TERM`, `KILL`, ...) through `kill(1)`.
+    pub fn signal(pid: u32, name: &str) {
+        let _ = Command::new("kill")
+            .args([format!("-{name}"), pid.to_string()])
+            .status();
     }
 }

@@ -19,13 +19,13 @@
 //! updates. Only loopback addresses are used.
 
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::path::PathBuf;
+use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use baton_bench::BenchError;
 use baton_bench::admin::{AdminClient, Ledger};
+use baton_bench::processes::{signal, start_mock, wait_exit};
 use baton_bench::procfs::{self, MachineCpu};
 use clap::Parser;
 
@@ -124,8 +124,6 @@ enum CompareError {
         what: String,
         source: std::io::Error,
     },
-    #[error("baton-mock did not print its address: {0}")]
-    MockAddress(String),
     #[error(transparent)]
     Bench(#[from] BenchError),
     #[error("{0}")]
@@ -228,54 +226,6 @@ fn builds_running() -> bool {
         .stdout(Stdio::null())
         .status()
         .is_ok_and(|status| status.success())
-}
-
-/// Starts baton-mock on a free loopback port and reads its address from its first line.
-fn start_mock(binary: &Path) -> Result<(Child, String), CompareError> {
-    let mut child = Command::new(binary)
-        .args(["--bind", "127.0.0.1", "--port", "0"])
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .map_err(|source| CompareError::Spawn {
-            what: binary.display().to_string(),
-            source,
-        })?;
-    let mut line = String::new();
-    if let Some(stdout) = child.stdout.take() {
-        BufReader::new(stdout).read_line(&mut line)?;
-    }
-    match line.trim().strip_prefix("baton-mock listening on ") {
-        Some(url) if url.starts_with("http://127.") => Ok((child, url.to_owned())),
-        _ => {
-            let _ = child.kill();
-            let _ = child.wait();
-            Err(CompareError::MockAddress(line))
-        }
-    }
-}
-
-/// Sends a signal by name through `kill(1)`.
-fn signal(pid: u32, name: &str) {
-    let _ = Command::new("kill")
-        .args([format!("-{name}"), pid.to_string()])
-        .status();
-}
-
-/// Waits up to `deadline` for `child` to exit; whether it exited successfully.
-async fn wait_exit(child: &mut Child, deadline: Duration) -> Option<bool> {
-    let start = Instant::now();
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) => return Some(status.success()),
-            Ok(None) if start.elapsed() < deadline => {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            _ => return None,
-        }
-    }
 }
 
 /// Waits up to `max` for the machine to be under 20% busy over half a second; answers the
