@@ -73,8 +73,10 @@ fn pipeline(c: &mut Criterion) {
                 total
             });
         });
-        let report = host.shutdown();
-        assert!(report.clean, "the host did not drain cleanly");
+        match host.shutdown() {
+            Ok(report) => assert!(report.clean, "the host did not drain cleanly"),
+            Err(err) => panic!("shutdown failed: {err}"),
+        }
     }
     group.finish();
     let ledger = mock.ledger();

@@ -7,7 +7,7 @@
 //! ```
 
 use baton::model::Task;
-use baton::{FnWorker, WorkerHost};
+use baton::{FnWorker, HostError, WorkerHost};
 use clap::Parser;
 use serde_json::json;
 
@@ -50,7 +50,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for settings in host.worker_settings() {
         eprintln!("{}", settings.to_json());
     }
-    let report = host.run()?;
+    let report = match host.run() {
+        Ok(report) => report,
+        // A second SIGINT/SIGTERM: exit as the shell expects (128 + the signal's number).
+        Err(err @ HostError::Interrupted { .. }) => {
+            eprintln!("{err}");
+            std::process::exit(err.exit_code());
+        }
+        Err(err) => return Err(err.into()),
+    };
     for worker in &report.workers {
         eprintln!(
             "{}: polled {} executed {} posted {} given up {} (drained cleanly: {})",

@@ -1,6 +1,7 @@
-//! A worker process for the drain-on-SIGTERM test: one blocking worker whose tasks take
+//! A worker process for the drain-on-SIGTERM tests: one blocking worker whose tasks take
 //! `PROBE_TASK_MS` milliseconds, run with `WorkerHost::run` against `CONDUCTOR_SERVER_URL`
-//! until SIGINT or SIGTERM. Exits 0 only if the drain was clean.
+//! until SIGINT or SIGTERM. Exits 0 only if the drain was clean; after a second signal, with
+//! 128 + its number. Prints `given up <task id>: <reason>` for every result given up.
 
 use std::time::Duration;
 
@@ -17,6 +18,7 @@ fn main() {
     })
     .concurrency(4);
     let outcome = WorkerHost::builder()
+        .on_result_given_up(|result, reason| println!("given up {}: {reason}", result.task_id))
         .worker(worker)
         .build()
         .and_then(WorkerHost::run);
@@ -28,7 +30,7 @@ fn main() {
         }
         Err(err) => {
             eprintln!("error: {err}");
-            std::process::exit(1);
+            std::process::exit(err.exit_code());
         }
     }
 }

@@ -171,6 +171,30 @@ async fn oversize_poll_answers_run_every_task() {
     assert_eq!(report.workers[0].tasks_polled, 5);
 }
 
+#[tokio::test]
+async fn a_drain_waits_for_tasks_waiting_for_a_slot() {
+    let (url, posted) = oversize_server(4).await;
+    let worker = FnWorker::blocking("greedy", |_: Task| {
+        std::thread::sleep(Duration::from_millis(500));
+    })
+    .concurrency(1);
+    let host = host_for_url(&url)
+        .worker(worker)
+        .build()
+        .unwrap()
+        .start()
+        .unwrap();
+    wait_for("the first task", || async {
+        host.status().workers[0].tasks_polled == 4
+    })
+    .await;
+    // Three tasks wait for the one slot: they count as held, and the drain waits for them.
+    assert_eq!(host.status().workers[0].executing, 4);
+    let report = host.shutdown_async().await;
+    assert!(report.clean, "{report:?}");
+    assert_eq!(posted.lock().unwrap().len(), 4);
+}
+
 fn host_for_url(url: &str) -> baton::WorkerHostBuilder {
     let sources = baton::config::ConfigSources::new(Vec::<(String, String)>::new(), None).unwrap();
     baton::WorkerHost::builder()

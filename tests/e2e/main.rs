@@ -36,3 +36,7 @@ mod decoding;
 
 /// Stalls and fault storms on default settings; when results are given up, and why.
 mod stalls;
+
+/// Shutdown and execution limits: give-ups at the grace period's end, a second signal, wedged
+/// arbiters, execution timeouts, pause.
+mod shutdown;

@@ -7,6 +7,11 @@
 //! back over a channel that a pump drains in batches: it takes one updater-queue slot per
 //! result (waiting when the queue is full: backpressure) and hands the batch to the Updater.
 //!
+//! With `execution_timeout` set, an execution that runs past it is posted FAILED ("execution
+//! timed out after …") and its lease extension stops: an async execution is dropped; a
+//! blocking one cannot be stopped, so its thread keeps its slot, counted as lost capacity,
+//! until it returns (its late result is dropped).
+//!
 //! Two kinds of task never reach the worker as they came. One whose fields could not be
 //! decoded ([`Polled::Undecodable`]) becomes a FAILED result at once, naming the field, and
 //! goes the same way as any result. One whose input was externalized
@@ -14,7 +19,9 @@
 //! holds its slot; if that fails it is posted FAILED naming the path: it never runs with an
 //! empty input.
 
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use actix::prelude::*;
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
@@ -107,23 +114,87 @@ impl Executor {
 impl Launcher {
     /// Starts executing `task` (on the pool, or as a local task of this arbiter).
     fn launch(&self, task: Task, permit: OwnedSemaphorePermit, lease: Lease) {
+        let limit = self.pipeline.settings.execution_timeout;
+        let timed_out = limit.map(|limit| TimedOut::of(&task, limit, &self.pipeline));
         let spec = Arc::clone(&self.spec);
         let worker_id = Arc::clone(&self.pipeline.worker_id);
         let finisher = self.finisher();
-        match &self.pool {
-            Some(pool) => {
+        match (&self.pool, timed_out) {
+            (Some(pool), None) => {
                 let runtime = self.runtime.clone();
                 pool.submit(move || {
                     let _entered = runtime.as_ref().map(tokio::runtime::Handle::enter);
                     let result = futures_executor::block_on(spec.run(task, &worker_id));
-                    finisher.finish(result, permit, lease);
+                    finisher.finish(result, Some(permit), lease);
                 });
             }
-            None => {
+            (Some(pool), Some(timed_out)) => {
+                // Whichever comes first, the execution or its deadline, finishes the task.
+                let ending = Arc::new(Mutex::new(Some((finisher, lease))));
+                let deadline = actix_rt::spawn({
+                    let ending = Arc::clone(&ending);
+                    async move {
+                        tokio::time::sleep(timed_out.limit).await;
+                        let taken = ending.lock().unwrap_or_else(PoisonError::into_inner).take();
+                        if let Some((finisher, lease)) = taken {
+                            timed_out
+                                .pipeline
+                                .lost_capacity
+                                .fetch_add(1, Ordering::Relaxed);
+                            timed_out.finish(
+                                finisher,
+                                None,
+                                lease,
+                                "its thread keeps its slot until it returns",
+                            );
+                        }
+                    }
+                })
+                .abort_handle();
+                let runtime = self.runtime.clone();
+                let pipeline = Arc::clone(&self.pipeline);
+                pool.submit(move || {
+                    let _entered = runtime.as_ref().map(tokio::runtime::Handle::enter);
+                    let result = futures_executor::block_on(spec.run(task, &worker_id));
+                    let taken = ending.lock().unwrap_or_else(PoisonError::into_inner).take();
+                    match taken {
+                        Some((finisher, lease)) => {
+                            deadline.abort();
+                            finisher.finish(result, Some(permit), lease);
+                        }
+                        None => {
+                            // Too late: FAILED was posted; the slot is usable again.
+                            pipeline.lost_capacity.fetch_sub(1, Ordering::Relaxed);
+                            tracing::warn!(
+                                task_id = %result.task_id,
+                                "a timed-out blocking execution returned; its result is dropped \
+                                 (FAILED was posted) and its slot reused"
+                            );
+                            drop(permit);
+                        }
+                    }
+                });
+            }
+            (None, None) => {
                 let execution = spec.run(task, &worker_id);
                 actix_rt::spawn(async move {
                     let result = execution.await;
-                    finisher.finish(result, permit, lease);
+                    finisher.finish(result, Some(permit), lease);
+                });
+            }
+            (None, Some(timed_out)) => {
+                let execution = spec.run(task, &worker_id);
+                actix_rt::spawn(async move {
+                    match tokio::time::timeout(timed_out.limit, execution).await {
+                        Ok(result) => finisher.finish(result, Some(permit), lease),
+                        // The execution's future was dropped with the timeout.
+                        Err(_) => timed_out.finish(
+                            finisher,
+                            Some(permit),
+                            lease,
+                            "its execution was dropped",
+                        ),
+                    }
                 });
             }
         }
@@ -170,7 +241,7 @@ impl Launcher {
                 );
                 let result = TaskResult::failed(&task, reason)
                     .with_worker_id(self.pipeline.worker_id.as_ref());
-                self.finisher().finish(result, permit, lease);
+                self.finisher().finish(result, Some(permit), lease);
             }
         }
     }
@@ -194,11 +265,51 @@ impl Launcher {
         result.reason_for_incompletion = Some(bad.reason);
         let finished = Finished {
             result: Undelivered::new(result, Arc::clone(&self.pipeline)),
-            permit,
+            permit: Some(permit),
             lease_ends: None,
         };
         // A closed pump drops it, which gives it up.
         let _ = self.finished_tx.send(finished);
+    }
+}
+
+/// The FAILED result of an execution that runs past `execution_timeout`, made before it
+/// starts (the task is moved into the execution).
+struct TimedOut {
+    limit: Duration,
+    result: TaskResult,
+    pipeline: Arc<Pipeline>,
+}
+
+impl TimedOut {
+    fn of(task: &Task, limit: Duration, pipeline: &Arc<Pipeline>) -> Self {
+        let result = TaskResult::failed(task, format!("execution timed out after {limit:?}"))
+            .with_worker_id(pipeline.worker_id.as_ref());
+        Self {
+            limit,
+            result,
+            pipeline: Arc::clone(pipeline),
+        }
+    }
+
+    /// Posts the FAILED result, with the execution's slot if it is free to go (`None`: a
+    /// blocking thread still holds it), and ends the lease.
+    fn finish(
+        self,
+        finisher: Finisher,
+        permit: Option<OwnedSemaphorePermit>,
+        lease: Lease,
+        what_then: &str,
+    ) {
+        Stats::add(&self.pipeline.stats.executions_timed_out, 1);
+        tracing::warn!(
+            task_type = %self.pipeline.settings.task_type,
+            task_id = %self.result.task_id,
+            workflow_id = %self.result.workflow_instance_id,
+            limit = ?self.limit,
+            "execution timed out; posting FAILED ({what_then})"
+        );
+        finisher.finish(self.result, permit, lease);
     }
 }
 
@@ -211,7 +322,7 @@ struct Finisher {
 impl Finisher {
     /// Ends the lease (stopping its heartbeat) and hands the result on. From here the result
     /// is [`Undelivered`]: a pump that is gone drops it, which gives it up.
-    fn finish(self, result: TaskResult, permit: OwnedSemaphorePermit, lease: Lease) {
+    fn finish(self, result: TaskResult, permit: Option<OwnedSemaphorePermit>, lease: Lease) {
         let lease_ends = lease.ends();
         drop(lease);
         let finished = Finished {

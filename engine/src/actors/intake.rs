@@ -5,7 +5,8 @@
 //! hand the answer and the slots to [`Intake::admit`], which counts the tasks, notes whether the
 //! queue looks busy, pairs each task with one slot and sends them to the Executor as one batch.
 //! Slots the answer did not fill go back at once; tasks beyond the slots held (a server that
-//! answers with more than asked) wait for slots to free and then run: they are never dropped.
+//! answers with more than asked) wait for slots to free and then run: they are never dropped,
+//! and while they wait they count as held (`Pipeline::awaiting_slot`), so a drain waits for them.
 //! A task that could not be decoded takes a slot like any other (the Executor posts it FAILED
 //! at once); one that could not even be identified is only counted (the client logged it).
 
@@ -91,10 +92,13 @@ impl Intake {
                 "server answered with more tasks than asked for; running them as slots free"
             );
         }
+        // The waiting tasks count as held (a drain waits for them too).
+        let mut waiting = AwaitingSlot::hold(pipeline, oversize.len());
         for task in oversize {
             let Ok(slot) = Arc::clone(&pipeline.slots).acquire_owned().await else {
                 return Err(ExecutorGone);
             };
+            waiting.release_one();
             self.send(vec![LeasedTask { task, permit: slot }]).await?;
         }
         Ok(handed_out)
@@ -110,5 +114,35 @@ impl Intake {
             );
             ExecutorGone
         })
+    }
+}
+
+/// Tasks in hand waiting for a slot, counted in `Pipeline::awaiting_slot` until each gets one
+/// (or, on drop, until they are gone).
+struct AwaitingSlot<'a> {
+    pipeline: &'a Pipeline,
+    count: usize,
+}
+
+impl<'a> AwaitingSlot<'a> {
+    fn hold(pipeline: &'a Pipeline, count: usize) -> Self {
+        pipeline.awaiting_slot.fetch_add(count, Ordering::Relaxed);
+        Self { pipeline, count }
+    }
+
+    /// One of them got its slot.
+    fn release_one(&mut self) {
+        if self.count > 0 {
+            self.count -= 1;
+            self.pipeline.awaiting_slot.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+impl Drop for AwaitingSlot<'_> {
+    fn drop(&mut self) {
+        self.pipeline
+            .awaiting_slot
+            .fetch_sub(self.count, Ordering::Relaxed);
     }
 }

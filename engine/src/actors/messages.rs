@@ -21,11 +21,12 @@ pub(crate) struct LeasedTask {
 #[rtype(result = "()")]
 pub(crate) struct Execute(pub(crate) Vec<LeasedTask>);
 
-/// A finished task's result, still holding its execution slot.
+/// A finished task's result, still holding its execution slot (none for a blocking execution
+/// that timed out: its thread keeps the slot until it returns).
 #[derive(Debug)]
 pub(crate) struct Finished {
     pub(crate) result: Undelivered,
-    pub(crate) permit: OwnedSemaphorePermit,
+    pub(crate) permit: Option<OwnedSemaphorePermit>,
     /// When the task's lease ends, if it has one.
     pub(crate) lease_ends: Option<Instant>,
 }

@@ -31,12 +31,12 @@ mod updater;
 
 pub use delivery::GiveUpReason;
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use actix::{Actor, AsyncContext, Context};
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::client::ConductorClient;
@@ -138,8 +138,16 @@ pub(crate) struct Pipeline {
     pub(crate) queue_slots: Arc<Semaphore>,
     /// The updater queue's capacity.
     pub(crate) queue_capacity: usize,
-    /// Whether polling is paused.
+    /// Whether polling is paused (set through [`Pipeline::set_paused`]).
     pub(crate) paused: AtomicBool,
+    /// Woken when polling is resumed.
+    pub(crate) resumed: Notify,
+    /// Tasks in hand that wait for a free slot (the extra tasks of an oversize answer):
+    /// held like executing ones.
+    pub(crate) awaiting_slot: AtomicUsize,
+    /// Slots held by blocking executions that ran past `execution_timeout` and have not
+    /// returned: lost capacity, not reused until they do.
+    pub(crate) lost_capacity: AtomicUsize,
     /// Whether the queue is known to have more work: set by a full poll or an update-v2 that
     /// answered with a task, cleared by a partial poll or an update-v2 that answered with none.
     /// The updater uses update-v2 only while it is set, because on an empty queue the server
@@ -173,6 +181,9 @@ impl Pipeline {
         Self {
             worker_id: Arc::from(settings.worker_id.as_str()),
             paused: AtomicBool::new(settings.paused),
+            resumed: Notify::new(),
+            awaiting_slot: AtomicUsize::new(0),
+            lost_capacity: AtomicUsize::new(0),
             work_queued: AtomicBool::new(false),
             update_v2: AtomicBool::new(host.update_v2),
             slots: Arc::new(Semaphore::new(concurrency)),
@@ -187,11 +198,21 @@ impl Pipeline {
         }
     }
 
-    /// Execution slots taken: tasks executing, or whose result's first post has not settled.
+    /// Tasks held: executing (slots taken, including lost capacity), waiting for a slot, or
+    /// whose result's first post has not settled.
     pub(crate) fn executing(&self) -> usize {
         self.settings
             .concurrency
             .saturating_sub(self.slots.available_permits())
+            + self.awaiting_slot.load(Ordering::Relaxed)
+    }
+
+    /// Pauses or resumes polling; a paused poller wakes at once on resume.
+    pub(crate) fn set_paused(&self, paused: bool) {
+        self.paused.store(paused, Ordering::Relaxed);
+        if !paused {
+            self.resumed.notify_waiters();
+        }
     }
 
     /// Results waiting to be posted (queued, in flight or waiting for a retry).
@@ -225,6 +246,8 @@ pub(crate) struct Stats {
     pub(crate) results_posted: AtomicU64,
     pub(crate) update_retries: AtomicU64,
     pub(crate) results_given_up: AtomicU64,
+    /// Executions that ran past `execution_timeout` (posted FAILED).
+    pub(crate) executions_timed_out: AtomicU64,
 }
 
 impl Stats {

@@ -125,6 +125,27 @@ impl Poller {
         }
     }
 
+    /// Polls again once polling is resumed (at once) or the host stops.
+    fn wait_for_resume(&mut self, ctx: &mut Context<Self>) {
+        let pipeline = Arc::clone(&self.pipeline);
+        ctx.spawn(
+            async move {
+                let resumed = pipeline.resumed.notified();
+                tokio::pin!(resumed);
+                // Registered before the check, so a resume between the two is not missed.
+                resumed.as_mut().enable();
+                if pipeline.paused.load(Ordering::Relaxed) {
+                    tokio::select! {
+                        () = resumed => {}
+                        () = pipeline.stop_polling.cancelled() => {}
+                    }
+                }
+            }
+            .into_actor(self)
+            .map(|(), _, ctx| ctx.notify(Tick)),
+        );
+    }
+
     /// Decides when to poll next.
     fn after_round(&mut self, round: Round, ctx: &mut Context<Self>) {
         self.track_answer_size(&round);
@@ -153,7 +174,10 @@ impl Poller {
                 );
                 delay
             }
-            Round::Paused => interval.max(Duration::from_millis(10)),
+            Round::Paused => {
+                self.wait_for_resume(ctx);
+                return;
+            }
             Round::Stopped => {
                 ctx.stop();
                 return;

@@ -110,11 +110,12 @@ impl Updater {
         }
     }
 
-    /// A slot for the task update-v2 may answer with, if v2 is on and the host is not
-    /// draining: the finished task's own slot if it still holds it, else a free one.
+    /// A slot for the task update-v2 may answer with, if v2 is on, the worker is not paused
+    /// and the host is not draining: the finished task's own slot if it still holds it, else a free one.
     fn slot_for_next_task(&self, pending: &mut Pending) -> Option<(OwnedSemaphorePermit, Intake)> {
         if !self.pipeline.update_v2.load(Ordering::Relaxed)
             || !self.pipeline.work_queued.load(Ordering::Relaxed)
+            || self.pipeline.paused.load(Ordering::Relaxed)
             || self.pipeline.stop_polling.is_cancelled()
         {
             return None;
@@ -301,7 +302,7 @@ impl Handler<Post> for Updater {
                 attempts: 0,
                 first_post: None,
                 lease_ends: finished.lease_ends,
-                slot: Some(finished.permit),
+                slot: finished.permit,
                 _queue_slot: queue_slot,
             });
         }

@@ -109,6 +109,14 @@ macro_rules! worker_properties {
                 range: (0, 86_400_000),
                 unit: "ms",
             }
+            /// Longest a task may run: past it, it is posted FAILED ("execution timed out after …"), its lease extension stops and an async execution is dropped (a blocking thread that will not return keeps its slot as lost capacity); unset (the default): no limit.
+            ExecutionTimeout execution_timeout: Option<Duration>, code Duration,
+                set with_execution_timeout(Duration) {
+                alias: None,
+                default: PropDefault::Fixed(""),
+                range: (1, 86_400_000),
+                unit: "ms or empty",
+            }
             /// How long a shutdown waits for running tasks and their results.
             ShutdownGrace shutdown_grace: Duration, code Duration,
                 set with_shutdown_grace(Duration) {

@@ -146,6 +146,27 @@ impl PropertyValue for Option<u32> {
     }
 }
 
+/// An optional duration: empty (after trimming) means unset.
+impl PropertyValue for Option<Duration> {
+    fn parse(raw: &str, spec: &PropSpec) -> Result<Self, String> {
+        if raw.trim().is_empty() {
+            return Ok(None);
+        }
+        parse_bounded(raw, spec)
+            .map(|ms| Some(Duration::from_millis(ms)))
+            .ok_or_else(|| {
+                format!(
+                    "a whole number of milliseconds from {} to {}, or empty for none",
+                    spec.min, spec.max
+                )
+            })
+    }
+
+    fn to_json(&self) -> Value {
+        self.map_or(Value::Null, |d| Value::from(millis(d)))
+    }
+}
+
 impl CodeValue for Duration {
     /// Whole milliseconds: anything finer is dropped.
     fn to_raw(&self) -> String {

@@ -56,6 +56,21 @@ pub enum HostError {
          use start(), ShutdownSignal and HostHandle::shutdown_async instead"
     )]
     InsideRuntime,
+    /// [`HostHandle::shutdown`](crate::HostHandle::shutdown) blocks, and was called inside an
+    /// async runtime, where it would block a runtime thread.
+    #[error(
+        "HostHandle::shutdown blocks and cannot be called inside an async runtime; \
+         use HostHandle::shutdown_async instead"
+    )]
+    ShutdownInsideRuntime,
+    /// A second SIGINT or SIGTERM arrived while the host drained: undelivered results were
+    /// given up at once (each logged and passed to the hook). A program should exit with
+    /// [`HostError::exit_code`].
+    #[error("interrupted by a second {signal} while draining; undelivered results were given up")]
+    Interrupted {
+        /// The signal's name: `SIGINT` or `SIGTERM` (`Ctrl-C` where there is no SIGTERM).
+        signal: &'static str,
+    },
     /// `BATON_WORKER_PROCESS` (set by a process-placed host for its children) is not a worker
     /// index.
     #[error("{variable}={value:?} is not a worker index")]
@@ -83,5 +98,18 @@ impl HostError {
     pub(crate) fn thread(thread: impl Into<String>) -> impl FnOnce(std::io::Error) -> Self {
         let thread = thread.into();
         move |source| Self::Thread { thread, source }
+    }
+}
+
+impl HostError {
+    /// The exit status a program should end with for this error: 128 + the signal's number
+    /// for [`HostError::Interrupted`] (130 for SIGINT, 143 for SIGTERM), as shells report a
+    /// process a signal stopped; 1 otherwise.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Self::Interrupted { signal: "SIGTERM" } => 128 + 15,
+            Self::Interrupted { .. } => 128 + 2,
+            _ => 1,
+        }
     }
 }

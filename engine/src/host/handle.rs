@@ -1,14 +1,12 @@
 //! [`HostHandle`]: watches and controls a running host (status, pause and resume, shutdown).
 
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 
 use tokio::sync::oneshot;
-use tokio_util::sync::CancellationToken;
 
 use crate::actors::Pipeline;
-use crate::host::{HostStatus, ProcessStatus, ShutdownReport, WorkerStatus};
+use crate::host::{HostError, HostStatus, ProcessStatus, ShutdownReport, Stop, WorkerStatus};
 
 /// Controls a running host. Dropping it shuts the host down (without waiting).
 #[derive(Debug)]
@@ -16,7 +14,7 @@ pub struct HostHandle {
     pipelines: Vec<Arc<Pipeline>>,
     /// With process placement: the children, as the supervisor last saw them.
     processes: Option<Arc<Mutex<Vec<ProcessStatus>>>>,
-    shutdown: CancellationToken,
+    stop: Stop,
     done: Option<oneshot::Receiver<ShutdownReport>>,
     thread: Option<thread::JoinHandle<()>>,
 }
@@ -26,14 +24,14 @@ impl HostHandle {
     /// report on `done` once `shutdown` is cancelled.
     pub(crate) fn threads(
         pipelines: Vec<Arc<Pipeline>>,
-        shutdown: CancellationToken,
+        stop: Stop,
         done: oneshot::Receiver<ShutdownReport>,
         thread: thread::JoinHandle<()>,
     ) -> Self {
         Self {
             pipelines,
             processes: None,
-            shutdown,
+            stop,
             done: Some(done),
             thread: Some(thread),
         }
@@ -43,14 +41,14 @@ impl HostHandle {
     /// on `done` once `shutdown` is cancelled.
     pub(crate) fn processes(
         processes: Arc<Mutex<Vec<ProcessStatus>>>,
-        shutdown: CancellationToken,
+        stop: Stop,
         done: oneshot::Receiver<ShutdownReport>,
         thread: thread::JoinHandle<()>,
     ) -> Self {
         Self {
             pipelines: Vec::new(),
             processes: Some(processes),
-            shutdown,
+            stop,
             done: Some(done),
             thread: Some(thread),
         }
@@ -86,20 +84,27 @@ impl HostHandle {
         self.pipelines
             .iter()
             .filter(|p| p.settings.task_type == task_type)
-            .inspect(|p| p.paused.store(paused, Ordering::Relaxed))
+            .inspect(|p| p.set_paused(paused))
             .count()
     }
 
     /// Drains and stops the host; blocks until done (at most the shutdown grace period, plus
-    /// the longest poll in flight).
-    pub fn shutdown(mut self) -> ShutdownReport {
+    /// the longest poll in flight). Results still undelivered when the grace period ends are
+    /// given up (logged with their ids, counted, passed to the hook) before it returns. Inside
+    /// an async runtime it would block a runtime thread: it then answers
+    /// [`HostError::ShutdownInsideRuntime`] and the host shuts down without anyone waiting,
+    /// as when a handle is dropped (use [`shutdown_async`](Self::shutdown_async) there).
+    pub fn shutdown(mut self) -> Result<ShutdownReport, HostError> {
+        if tokio::runtime::Handle::try_current().is_ok() {
+            return Err(HostError::ShutdownInsideRuntime);
+        }
         self.request_shutdown();
         let report = match self.done.take().map(oneshot::Receiver::blocking_recv) {
             Some(Ok(report)) => report,
             _ => self.lost_report(),
         };
         self.join();
-        report
+        Ok(report)
     }
 
     /// Drains and stops the host, from async code.
@@ -117,13 +122,13 @@ impl HostHandle {
         report
     }
 
-    /// Cancelled once a shutdown has been asked for (by this handle or its drop).
-    pub(crate) fn shutdown_requested(&self) -> CancellationToken {
-        self.shutdown.clone()
+    /// How this host is asked to stop (a shutdown request; stopping at once).
+    pub(crate) fn stop(&self) -> Stop {
+        self.stop.clone()
     }
 
     fn request_shutdown(&mut self) {
-        self.shutdown.cancel();
+        self.stop.requested.cancel();
     }
 
     fn join(&mut self) {

@@ -87,8 +87,12 @@ impl WorkerHost {
     }
 
     /// Runs until SIGINT or SIGTERM, then drains (stops polling, finishes the tasks in hand,
-    /// posts their results) within the longest `shutdown_grace` of its workers. Blocks; for
-    /// use from `fn main()`. Inside an async runtime use [`WorkerHost::start`] instead.
+    /// posts their results) within the longest `shutdown_grace` of its workers; results still
+    /// undelivered when it ends are given up (logged with their ids, counted, passed to the
+    /// hook). A second SIGINT or SIGTERM during the drain gives them up at once and returns
+    /// [`HostError::Interrupted`] (exit with [`HostError::exit_code`], 128 + the signal's
+    /// number, as shells expect). Blocks; for use from `fn main()`. Inside an async runtime
+    /// use [`WorkerHost::start`] instead.
     pub fn run(self) -> Result<ShutdownReport, HostError> {
         if tokio::runtime::Handle::try_current().is_ok() {
             return Err(HostError::InsideRuntime);
@@ -100,14 +104,27 @@ impl WorkerHost {
         runtime.block_on(async move {
             let mut signals = ShutdownSignal::new().map_err(HostError::Signals)?;
             let handle = self.start()?;
-            let stopping = handle.shutdown_requested();
+            let stop = handle.stop();
             tokio::select! {
                 signal = signals.recv() => {
                     tracing::info!(signal, "shutting down: draining in-flight tasks");
                 }
-                _ = stopping.cancelled() => {}
+                _ = stop.requested.cancelled() => {}
             }
-            Ok(handle.shutdown_async().await)
+            let drained = handle.shutdown_async();
+            tokio::pin!(drained);
+            tokio::select! {
+                report = &mut drained => Ok(report),
+                signal = signals.recv() => {
+                    tracing::warn!(
+                        signal,
+                        "second signal: giving up every undelivered result and stopping now"
+                    );
+                    stop.now.cancel();
+                    let _ = drained.await;
+                    Err(HostError::Interrupted { signal })
+                }
+            }
         })
     }
 
@@ -116,7 +133,7 @@ impl WorkerHost {
     /// With [`Placement::Processes`] this starts one child process per worker and supervises
     /// them; in such a child (run with `BATON_WORKER_PROCESS` set), it runs only its worker.
     pub fn start(mut self) -> Result<HostHandle, HostError> {
-        let shutdown = CancellationToken::new();
+        let stop = Stop::default();
         if let Some(index) = process::child_index()? {
             if index >= self.workers.len() {
                 return Err(HostError::WorkerProcessIndex {
@@ -128,14 +145,14 @@ impl WorkerHost {
             let worker = self.workers.swap_remove(index);
             self.workers = vec![worker];
             self.arbiters = 1;
-            process::watch_parent(shutdown.clone())?;
-            return placement::start_threads(self, shutdown);
+            process::watch_parent(stop.requested.clone())?;
+            return placement::start_threads(self, stop);
         }
         match self.placement {
-            Placement::Threads => placement::start_threads(self, shutdown),
+            Placement::Threads => placement::start_threads(self, stop),
             Placement::Processes => {
                 let task_types = self.workers.iter().map(|(spec, _)| spec.task_type.clone());
-                process::start_children(task_types.collect(), self.grace(), shutdown)
+                process::start_children(task_types.collect(), self.grace(), stop)
             }
         }
     }
@@ -148,4 +165,13 @@ impl WorkerHost {
             .max()
             .unwrap_or_default()
     }
+}
+
+/// How a running host is asked to stop.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Stop {
+    /// Starts the drain (a shutdown request, a signal, the handle dropped).
+    pub(crate) requested: CancellationToken,
+    /// Ends the drain at once: what is left is given up (a second signal).
+    pub(crate) now: CancellationToken,
 }

@@ -40,8 +40,12 @@ pub struct WorkerStatus {
     /// Why the worker's pipeline failed, if it did (an actor went away, e.g. a panic in
     /// engine code): it no longer polls, and results it still held were given up.
     pub failure: Option<String>,
-    /// Execution slots taken: tasks executing, or whose result's first post has not settled.
+    /// Tasks held: executing, waiting for a free slot (an oversize answer's extra tasks), or
+    /// whose result's first post has not settled.
     pub executing: usize,
+    /// Slots held by blocking executions that ran past `execution_timeout` and have not
+    /// returned: not reused until they do.
+    pub lost_capacity: usize,
     /// Results not yet taken by the server (queued, in flight, or waiting for a retry).
     pub unposted: usize,
     /// Polls made.
@@ -70,6 +74,8 @@ pub struct WorkerStatus {
     pub oversize_outputs: u64,
     /// Tasks whose execution finished (any outcome).
     pub tasks_executed: u64,
+    /// Executions that ran past `execution_timeout` (posted FAILED).
+    pub executions_timed_out: u64,
     /// Results the server took.
     pub results_posted: u64,
     /// Result posts retried.
@@ -88,6 +94,7 @@ impl WorkerStatus {
             paused: pipeline.paused.load(Ordering::Relaxed),
             failure: pipeline.failure().map(str::to_owned),
             executing: pipeline.executing(),
+            lost_capacity: pipeline.lost_capacity.load(Ordering::Relaxed),
             unposted: pipeline.unposted(),
             polls: Stats::get(&stats.polls),
             empty_polls: Stats::get(&stats.empty_polls),
@@ -101,6 +108,7 @@ impl WorkerStatus {
             external_input_failures: Stats::get(&stats.external_input_failures),
             oversize_outputs: Stats::get(&stats.oversize_outputs),
             tasks_executed: Stats::get(&stats.tasks_executed),
+            executions_timed_out: Stats::get(&stats.executions_timed_out),
             results_posted: Stats::get(&stats.results_posted),
             update_retries: Stats::get(&stats.update_retries),
             results_given_up: Stats::get(&stats.results_given_up),

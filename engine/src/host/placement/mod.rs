@@ -11,6 +11,7 @@ pub(crate) mod process;
 
 use std::sync::Arc;
 use std::thread;
+use std::time::Duration;
 
 use actix::{Arbiter, System};
 use tokio::sync::oneshot;
@@ -18,8 +19,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::actors::{self, HostShared, Pipeline, PipelineParts};
 use crate::client::{ClientSettings, ConductorClient, Recovery, TokenSource};
-use crate::host::shutdown::drain;
-use crate::host::{HostError, HostHandle, ShutdownReport, WorkerHost};
+use crate::host::shutdown::{self, drain};
+use crate::host::{HostError, HostHandle, ShutdownReport, Stop, WorkerHost};
 use crate::pool::BlockingPool;
 
 /// Where a host runs its workers.
@@ -35,11 +36,12 @@ pub enum Placement {
     Processes,
 }
 
-/// Runs every worker of `host` in this process, on arbiter threads, until `shutdown`.
-pub(crate) fn start_threads(
-    host: WorkerHost,
-    shutdown: CancellationToken,
-) -> Result<HostHandle, HostError> {
+/// How long the host waits for each arbiter thread to stop; one that a worker blocks is left
+/// behind (logged).
+const ARBITER_STOP_LIMIT: Duration = Duration::from_secs(5);
+
+/// Runs every worker of `host` in this process, on arbiter threads, until `stop.requested`.
+pub(crate) fn start_threads(host: WorkerHost, stop: Stop) -> Result<HostHandle, HostError> {
     let stop_polling = CancellationToken::new();
     let grace = host.grace();
     let shared = HostShared {
@@ -62,31 +64,54 @@ pub(crate) fn start_threads(
 
     let (started_tx, started_rx) = std::sync::mpsc::channel();
     let (done_tx, done_rx) = oneshot::channel::<ShutdownReport>();
-    let shutdown_requested = shutdown.clone();
+    let host_stop = stop.clone();
     let drained = pipelines.clone();
+    let reported = pipelines.clone();
     let thread = thread::Builder::new()
         .name("baton-host".into())
         .spawn(move || {
             let system = System::new();
-            let arbiters = system.block_on(async move {
+            let (arbiters, clean) = system.block_on(async move {
                 let arbiters = plan.start();
                 let _ = started_tx.send(());
                 // Wait for a shutdown request (or the handle being dropped).
-                shutdown_requested.cancelled().await;
+                host_stop.requested.cancelled().await;
                 stop_polling.cancel();
-                let report = drain(&drained, grace).await;
-                let _ = done_tx.send(report);
-                arbiters
+                let clean = drain(&drained, grace, &host_stop.now).await;
+                (arbiters, clean)
             });
-            for arbiter in arbiters {
-                arbiter.stop();
-                let _ = arbiter.join();
-            }
+            // Whatever is left on the arbiters (results queued, waiting for a retry or being
+            // posted) gives itself up as they stop, before the report is made.
+            stop_arbiters(arbiters);
+            let _ = done_tx.send(shutdown::report(&reported, clean, grace));
         })
         .map_err(HostError::thread("baton-host"))?;
     // The plan starts within milliseconds; waiting keeps `status()` meaningful at once.
     let _ = started_rx.recv();
-    Ok(HostHandle::threads(pipelines, shutdown, done_rx, thread))
+    Ok(HostHandle::threads(pipelines, stop, done_rx, thread))
+}
+
+/// Stops the arbiters and waits up to [`ARBITER_STOP_LIMIT`] for their threads; one that a
+/// worker blocks (sync code in an async worker) is left behind, logged.
+fn stop_arbiters(arbiters: Vec<Arbiter>) {
+    for arbiter in &arbiters {
+        arbiter.stop();
+    }
+    let (joined_tx, joined) = std::sync::mpsc::channel();
+    let spawned = thread::Builder::new()
+        .name("baton-arbiter-join".into())
+        .spawn(move || {
+            for arbiter in arbiters {
+                let _ = arbiter.join();
+            }
+            let _ = joined_tx.send(());
+        });
+    if spawned.is_ok() && joined.recv_timeout(ARBITER_STOP_LIMIT).is_err() {
+        tracing::error!(
+            limit = ?ARBITER_STOP_LIMIT,
+            "an arbiter thread did not stop (a worker blocks it); leaving it behind"
+        );
+    }
 }
 
 /// Which arbiter runs which worker, and with which client.

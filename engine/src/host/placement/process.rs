@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
-use crate::host::{HostError, HostHandle, ProcessStatus, ShutdownReport};
+use crate::host::{HostError, HostHandle, ProcessStatus, ShutdownReport, Stop};
 
 /// The variable that tells a child process which worker it runs.
 pub(crate) const CHILD_ENV: &str = "BATON_WORKER_PROCESS";
@@ -140,7 +140,7 @@ fn spawn_child(index: usize) -> std::io::Result<Child> {
 pub(crate) fn start_children(
     task_types: Vec<String>,
     grace: Duration,
-    shutdown: CancellationToken,
+    stop: Stop,
 ) -> Result<HostHandle, HostError> {
     let mut supervised: Vec<Supervised> = task_types
         .into_iter()
@@ -163,7 +163,8 @@ pub(crate) fn start_children(
     ));
     let (done_tx, done) = oneshot::channel();
     let shared = Arc::clone(&status);
-    let supervisor_shutdown = shutdown.clone();
+    let supervisor_shutdown = stop.requested.clone();
+    let handle_stop = stop.clone();
     let thread = thread::Builder::new()
         .name("baton-supervisor".into())
         .spawn(move || {
@@ -175,25 +176,37 @@ pub(crate) fn start_children(
                     supervised.iter().map(Supervised::status).collect();
                 thread::sleep(SUPERVISE_EVERY);
             }
-            let _ = done_tx.send(stop_children(&mut supervised, grace));
+            let _ = done_tx.send(stop_children(&mut supervised, grace, &stop.now));
         })
         .map_err(HostError::thread("baton-supervisor"))?;
-    Ok(HostHandle::processes(status, shutdown, done, thread))
+    Ok(HostHandle::processes(status, handle_stop, done, thread))
 }
 
 /// Closes every child's stdin (they drain and exit), waits up to `grace` plus a margin, and
-/// kills the ones still running.
-fn stop_children(supervised: &mut [Supervised], grace: Duration) -> ShutdownReport {
+/// kills the ones still running. When `now` is cancelled (a second signal), each child still
+/// draining is sent SIGTERM, which makes a child under `WorkerHost::run` give up its
+/// undelivered results at once and exit.
+fn stop_children(
+    supervised: &mut [Supervised],
+    grace: Duration,
+    now: &CancellationToken,
+) -> ShutdownReport {
     for child in supervised.iter_mut().filter_map(|s| s.child.as_mut()) {
         drop(child.stdin.take());
     }
     let deadline = Instant::now() + grace + EXIT_MARGIN;
     let mut clean = true;
+    let mut hurried = false;
     for supervised in supervised.iter_mut() {
         let Some(child) = supervised.child.as_mut() else {
             continue;
         };
         loop {
+            if now.is_cancelled() && !hurried {
+                hurried = true;
+                let pid = child.id().to_string();
+                let _ = Command::new("kill").args(["-TERM", &pid]).status();
+            }
             match child.try_wait() {
                 Ok(Some(status)) => {
                     clean &= status.success();

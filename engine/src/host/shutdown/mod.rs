@@ -1,5 +1,10 @@
 //! Shutting a host down: the drain that lets tasks in hand finish and their results reach the
-//! server within a grace period, and [`ShutdownSignal`] for SIGINT and SIGTERM.
+//! server within a grace period, the report, and [`ShutdownSignal`] for SIGINT and SIGTERM.
+//!
+//! When the grace period ends (or a second signal asks to stop at once), the host stops its
+//! arbiters: every result still queued, waiting for a retry or being posted is dropped there
+//! and so given up through the one give-up path (log with ids, counter, hook) before the host
+//! returns.
 
 mod signal;
 
@@ -8,25 +13,40 @@ pub use signal::ShutdownSignal;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio_util::sync::CancellationToken;
+
 use crate::actors::Pipeline;
 use crate::host::{ShutdownReport, WorkerStatus};
 
-/// Waits until every worker has finished its tasks and delivered its results, or `grace` has
-/// passed; reports what was left. Polling must already be stopped.
-pub(crate) async fn drain(pipelines: &[Arc<Pipeline>], grace: Duration) -> ShutdownReport {
+/// How often the drain looks at the workers' counts.
+const DRAIN_CHECK: Duration = Duration::from_millis(10);
+
+/// Waits until every worker holds no task (executing, waiting for a slot, or with its result's
+/// first post unsettled) and no undelivered result, or `grace` has passed, or `now` is
+/// cancelled (a second signal). Polling must already be stopped. Whether it drained.
+pub(crate) async fn drain(
+    pipelines: &[Arc<Pipeline>],
+    grace: Duration,
+    now: &CancellationToken,
+) -> bool {
+    let settled = || {
+        pipelines
+            .iter()
+            .all(|p| p.executing() == 0 && p.unposted() == 0)
+    };
     let all_settled = async {
-        for pipeline in pipelines {
-            let concurrency = pipeline.settings.concurrency as u32;
-            // Every execution slot back means every task's result reached the updater;
-            // every queue slot back means every result was posted or given up.
-            let _ = pipeline.slots.acquire_many(concurrency).await;
-            let _ = pipeline
-                .queue_slots
-                .acquire_many(pipeline.queue_capacity as u32)
-                .await;
+        while !settled() {
+            tokio::time::sleep(DRAIN_CHECK).await;
         }
     };
-    let clean = tokio::time::timeout(grace, all_settled).await.is_ok();
+    tokio::select! {
+        outcome = tokio::time::timeout(grace, all_settled) => outcome.is_ok(),
+        () = now.cancelled() => settled(),
+    }
+}
+
+/// The report of a shutdown, once what was left has been given up; logs what was left.
+pub(crate) fn report(pipelines: &[Arc<Pipeline>], clean: bool, grace: Duration) -> ShutdownReport {
     let workers: Vec<WorkerStatus> = pipelines.iter().map(|p| WorkerStatus::of(p)).collect();
     if clean {
         tracing::info!("drained: every result delivered");
@@ -36,8 +56,11 @@ pub(crate) async fn drain(pipelines: &[Arc<Pipeline>], grace: Duration) -> Shutd
                 task_type = %worker.task_type,
                 executing = worker.executing,
                 unposted = worker.unposted,
+                given_up = worker.results_given_up,
                 ?grace,
-                "shutdown grace period over; left to the server's response timeout"
+                "shutdown ended before the drain: undelivered results were given up (each \
+                 logged with its ids); tasks still executing are left to the server's \
+                 response timeout"
             );
         }
     }
