@@ -51,6 +51,8 @@ mod backoff;
 mod client;
 pub mod config;
 mod host;
+pub mod logging;
+mod ops;
 mod pool;
 mod worker;
 

@@ -1,53 +1,64 @@
 //! [`BlockingPool`]: the threads that run one blocking worker's tasks.
 //!
 //! Each blocking worker gets `concurrency` threads of its own, so a slow worker cannot starve
-//! another, and the arbiters (which run the actors) never block. Jobs travel over a bounded
-//! crossbeam channel whose capacity equals the thread count: the execution permits already
-//! bound the jobs in flight, so a send never waits.
+//! another, and the arbiters (which run the actors) never block. Jobs travel over a crossbeam
+//! channel; the execution permits already bound the jobs in flight, so it needs no bound of
+//! its own and a send never waits. When the worker's concurrency grows live, the pool grows
+//! with it (threads are not taken away on a shrink: they idle).
 
+use std::sync::{Mutex, PoisonError};
 use std::thread;
 
-use crossbeam_channel::{Sender, TrySendError};
+use crossbeam_channel::{Receiver, Sender};
 
 type Job = Box<dyn FnOnce() + Send>;
 
-/// A fixed pool of threads running jobs for one worker.
+/// The threads running jobs for one worker.
 #[derive(Debug)]
 pub(crate) struct BlockingPool {
     jobs: Sender<Job>,
+    queue: Receiver<Job>,
+    name: String,
+    /// Threads started so far.
+    threads: Mutex<usize>,
 }
 
 impl BlockingPool {
     /// Starts `threads` threads named `baton-<name>-<n>`.
     pub(crate) fn start(name: &str, threads: usize) -> std::io::Result<Self> {
-        let threads = threads.max(1);
-        let (jobs, queue) = crossbeam_channel::bounded::<Job>(threads);
-        for index in 0..threads {
-            let queue = queue.clone();
+        let (jobs, queue) = crossbeam_channel::unbounded::<Job>();
+        let pool = Self {
+            jobs,
+            queue,
+            name: name.to_owned(),
+            threads: Mutex::new(0),
+        };
+        pool.grow_to(threads.max(1))?;
+        Ok(pool)
+    }
+
+    /// Starts threads until there are at least `threads`.
+    pub(crate) fn grow_to(&self, threads: usize) -> std::io::Result<()> {
+        let mut started = self.threads.lock().unwrap_or_else(PoisonError::into_inner);
+        while *started < threads {
+            let queue = self.queue.clone();
             thread::Builder::new()
-                .name(format!("baton-{name}-{index}"))
+                .name(format!("baton-{}-{}", self.name, *started))
                 .spawn(move || {
                     // Ends when the pool (the only sender) is dropped and the queue is empty.
                     for job in queue {
                         job();
                     }
                 })?;
+            *started += 1;
         }
-        Ok(Self { jobs })
+        Ok(())
     }
 
     /// Runs `job` on one of the pool's threads.
     pub(crate) fn submit(&self, job: impl FnOnce() + Send + 'static) {
-        match self.jobs.try_send(Box::new(job)) {
-            Ok(()) => {}
-            // More jobs than permits would be a bug in the caller; wait rather than drop it.
-            Err(TrySendError::Full(job)) => {
-                tracing::warn!("blocking pool queue full; waiting for a thread");
-                let _ = self.jobs.send(job);
-            }
-            Err(TrySendError::Disconnected(_)) => {
-                tracing::error!("blocking pool has no threads left; job dropped");
-            }
+        if self.jobs.send(Box::new(job)).is_err() {
+            tracing::error!("blocking pool has no threads left; job dropped");
         }
     }
 }

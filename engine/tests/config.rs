@@ -147,6 +147,7 @@ fn code_values_beat_defaults_and_batch_size_follows_concurrency() {
         .with_update_retry_backoff(ms(10))
         .with_update_retry_backoff_max(ms(20))
         .with_update_retry_budget(ms(30))
+        .with_execution_timeout(ms(40))
         .with_shutdown_grace(ms(0))
         .with_lease_extend_enabled(true);
     let s = sources(&[]).resolve_worker("t", &code).unwrap();
@@ -160,6 +161,7 @@ fn code_values_beat_defaults_and_batch_size_follows_concurrency() {
     assert_eq!(s.update_retry_backoff, ms(10));
     assert_eq!(s.update_retry_backoff_max, ms(20));
     assert_eq!(s.update_retry_budget, ms(30));
+    assert_eq!(s.execution_timeout, Some(ms(40)));
     assert_eq!(s.shutdown_grace, Duration::ZERO);
     assert!(s.lease_extend_enabled);
     for (name, source) in s.sources.iter() {
@@ -235,7 +237,7 @@ fn every_property_is_settable_from_the_file() {
     let ini = "[t]\npolling_interval = 1\ndomain = d\nworker_id = w\nconcurrency = 2\n\
                batch_size = 3\npoll_timeout = 4\npaused = yes\nupdate_retries = 5\n\
                update_retry_backoff = 6\nshutdown_grace = 7\nlease_extend_enabled = 1\n\
-               update_retry_backoff_max = 8\nupdate_retry_budget = 9\n";
+               update_retry_backoff_max = 8\nupdate_retry_budget = 9\nexecution_timeout = 10\n";
     let (s, path, _dir) = with_ini(&[], ini);
     let t = resolve(&s, "t");
     assert_eq!(
@@ -245,7 +247,7 @@ fn every_property_is_settable_from_the_file() {
             "concurrency": 2, "batch_size": 3, "poll_timeout": 4, "paused": true,
             "update_retries": 5, "update_retry_backoff": 6, "shutdown_grace": 7,
             "lease_extend_enabled": true, "update_retry_backoff_max": 8,
-            "update_retry_budget": 9,
+            "update_retry_budget": 9, "execution_timeout": 10,
             "sources": WORKER_PROPERTIES.iter()
                 .map(|p| ((*p).to_owned(), format!("file:{}[t]", path.display()).into()))
                 .collect::<serde_json::Map<_, _>>(),
@@ -406,6 +408,7 @@ fn every_property_is_settable_from_the_environment() {
         ("CONDUCTOR_WORKER_T_UPDATE_RETRY_BACKOFF", "6"),
         ("CONDUCTOR_WORKER_T_UPDATE_RETRY_BACKOFF_MAX", "8"),
         ("CONDUCTOR_WORKER_T_UPDATE_RETRY_BUDGET", "9"),
+        ("CONDUCTOR_WORKER_T_EXECUTION_TIMEOUT", "10"),
         ("CONDUCTOR_WORKER_T_SHUTDOWN_GRACE", "7"),
         ("CONDUCTOR_WORKER_T_LEASE_EXTEND_ENABLED", "yes"),
     ]);
@@ -421,6 +424,7 @@ fn every_property_is_settable_from_the_environment() {
     assert_eq!(t.update_retry_backoff, ms(6));
     assert_eq!(t.update_retry_backoff_max, ms(8));
     assert_eq!(t.update_retry_budget, ms(9));
+    assert_eq!(t.execution_timeout, Some(ms(10)));
     assert_eq!(t.shutdown_grace, ms(7));
     assert!(t.lease_extend_enabled);
     for (name, source) in t.sources.iter() {

@@ -40,3 +40,6 @@ mod stalls;
 /// Shutdown and execution limits: give-ups at the grace period's end, a second signal, wedged
 /// arbiters, execution timeouts, pause.
 mod shutdown;
+
+/// The operations endpoint: metrics, status, health; live concurrency.
+mod operations;

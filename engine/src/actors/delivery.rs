@@ -249,8 +249,14 @@ mod tests {
             on_give_up: Some(GiveUpHook(Arc::new(hook))),
             update_v2: true,
             poll_error_backoff_max: Duration::from_secs(2),
+            poll_deadline_margin: Duration::from_secs(1),
         };
-        Arc::new(Pipeline::new(settings, CancellationToken::new(), &host))
+        Arc::new(Pipeline::new(
+            settings,
+            CancellationToken::new(),
+            &host,
+            None,
+        ))
     }
 
     fn result(id: &str) -> TaskResult {

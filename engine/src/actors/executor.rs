@@ -21,10 +21,11 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
+use tracing::Instrument;
 
 use crate::actors::delivery::{ActorWatch, Undelivered};
 use crate::actors::lease::{Lease, LeaseKeeper};
@@ -33,7 +34,7 @@ use crate::actors::{Pipeline, Stats};
 use crate::client::{ConductorClient, ErrorChain, Polled, Undecodable};
 use crate::model::{Task, TaskResult, TaskResultStatus};
 use crate::pool::BlockingPool;
-use crate::worker::WorkerSpec;
+use crate::worker::{Executed, WorkerSpec};
 
 /// The most results handed to the updater in one message.
 const MAX_RESULT_BATCH: usize = 256;
@@ -118,14 +119,16 @@ impl Launcher {
         let timed_out = limit.map(|limit| TimedOut::of(&task, limit, &self.pipeline));
         let spec = Arc::clone(&self.spec);
         let worker_id = Arc::clone(&self.pipeline.worker_id);
-        let finisher = self.finisher();
+        let span = task_span(&task);
+        let finisher = self.finisher(span.clone());
         match (&self.pool, timed_out) {
             (Some(pool), None) => {
                 let runtime = self.runtime.clone();
                 pool.submit(move || {
                     let _entered = runtime.as_ref().map(tokio::runtime::Handle::enter);
-                    let result = futures_executor::block_on(spec.run(task, &worker_id));
-                    finisher.finish(result, Some(permit), lease);
+                    let _in_span = span.enter();
+                    let executed = futures_executor::block_on(spec.run(task, &worker_id));
+                    finisher.finish(Ending::Ran(executed), Some(permit), lease);
                 });
             }
             (Some(pool), Some(timed_out)) => {
@@ -139,7 +142,8 @@ impl Launcher {
                         if let Some((finisher, lease)) = taken {
                             timed_out
                                 .pipeline
-                                .lost_capacity
+                                .capacity
+                                .lost
                                 .fetch_add(1, Ordering::Relaxed);
                             timed_out.finish(
                                 finisher,
@@ -155,18 +159,19 @@ impl Launcher {
                 let pipeline = Arc::clone(&self.pipeline);
                 pool.submit(move || {
                     let _entered = runtime.as_ref().map(tokio::runtime::Handle::enter);
-                    let result = futures_executor::block_on(spec.run(task, &worker_id));
+                    let _in_span = span.enter();
+                    let executed = futures_executor::block_on(spec.run(task, &worker_id));
                     let taken = ending.lock().unwrap_or_else(PoisonError::into_inner).take();
                     match taken {
                         Some((finisher, lease)) => {
                             deadline.abort();
-                            finisher.finish(result, Some(permit), lease);
+                            finisher.finish(Ending::Ran(executed), Some(permit), lease);
                         }
                         None => {
                             // Too late: FAILED was posted; the slot is usable again.
-                            pipeline.lost_capacity.fetch_sub(1, Ordering::Relaxed);
+                            pipeline.capacity.lost.fetch_sub(1, Ordering::Relaxed);
                             tracing::warn!(
-                                task_id = %result.task_id,
+                                task_id = %executed.result.task_id,
                                 "a timed-out blocking execution returned; its result is dropped \
                                  (FAILED was posted) and its slot reused"
                             );
@@ -176,17 +181,17 @@ impl Launcher {
                 });
             }
             (None, None) => {
-                let execution = spec.run(task, &worker_id);
+                let execution = spec.run(task, &worker_id).instrument(span);
                 actix_rt::spawn(async move {
-                    let result = execution.await;
-                    finisher.finish(result, Some(permit), lease);
+                    let executed = execution.await;
+                    finisher.finish(Ending::Ran(executed), Some(permit), lease);
                 });
             }
             (None, Some(timed_out)) => {
-                let execution = spec.run(task, &worker_id);
+                let execution = spec.run(task, &worker_id).instrument(span);
                 actix_rt::spawn(async move {
                     match tokio::time::timeout(timed_out.limit, execution).await {
-                        Ok(result) => finisher.finish(result, Some(permit), lease),
+                        Ok(executed) => finisher.finish(Ending::Ran(executed), Some(permit), lease),
                         // The execution's future was dropped with the timeout.
                         Err(_) => timed_out.finish(
                             finisher,
@@ -200,11 +205,15 @@ impl Launcher {
         }
     }
 
-    /// What a finished execution hands its result to.
-    fn finisher(&self) -> Finisher {
+    /// What the execution starting now, in `span`, hands its result to.
+    fn finisher(&self, span: tracing::Span) -> Finisher {
+        Stats::add(&self.pipeline.stats.tasks_started, 1);
+        self.pipeline.running.fetch_add(1, Ordering::Relaxed);
         Finisher {
             pipeline: Arc::clone(&self.pipeline),
             finished: self.finished_tx.clone(),
+            started: Instant::now(),
+            span,
         }
     }
 
@@ -241,7 +250,12 @@ impl Launcher {
                 );
                 let result = TaskResult::failed(&task, reason)
                     .with_worker_id(self.pipeline.worker_id.as_ref());
-                self.finisher().finish(result, Some(permit), lease);
+                let executed = Executed {
+                    result,
+                    panicked: false,
+                };
+                self.finisher(task_span(&task))
+                    .finish(Ending::Ran(executed), Some(permit), lease);
             }
         }
     }
@@ -267,6 +281,7 @@ impl Launcher {
             result: Undelivered::new(result, Arc::clone(&self.pipeline)),
             permit: Some(permit),
             lease_ends: None,
+            span: tracing::Span::none(),
         };
         // A closed pump drops it, which gives it up.
         let _ = self.finished_tx.send(finished);
@@ -309,26 +324,85 @@ impl TimedOut {
             limit = ?self.limit,
             "execution timed out; posting FAILED ({what_then})"
         );
-        finisher.finish(self.result, permit, lease);
+        finisher.finish(Ending::TimedOut(self.result), permit, lease);
     }
 }
 
-/// Turns a finished execution into a [`Finished`] result for the pump.
+/// The span a task's execution and post run in.
+fn task_span(task: &Task) -> tracing::Span {
+    tracing::info_span!(
+        "task",
+        task_id = %task.task_id,
+        task_type = %task.task_type,
+        workflow_id = task.workflow_id(),
+        poll_count = task.poll_count,
+    )
+}
+
+/// How an execution ended.
+enum Ending {
+    /// The worker returned (or panicked: the result says FAILED).
+    Ran(Executed),
+    /// It ran past `execution_timeout`: the FAILED result made for that.
+    TimedOut(TaskResult),
+}
+
+impl Ending {
+    /// Why the execution failed, as the metrics' `exception` label names it.
+    fn exception(&self, status: Option<TaskResultStatus>) -> Option<&'static str> {
+        match (self, status) {
+            (Ending::TimedOut(_), _) => Some("timeout"),
+            (Ending::Ran(executed), _) if executed.panicked => Some("panic"),
+            (_, Some(TaskResultStatus::FailedWithTerminalError)) => Some("terminal"),
+            (_, Some(TaskResultStatus::Failed)) => Some("error"),
+            _ => None,
+        }
+    }
+}
+
+/// Turns a finished execution into a [`Finished`] result for the pump; made when the
+/// execution starts.
 struct Finisher {
     pipeline: Arc<Pipeline>,
     finished: mpsc::UnboundedSender<Finished>,
+    started: Instant,
+    span: tracing::Span,
 }
 
 impl Finisher {
-    /// Ends the lease (stopping its heartbeat) and hands the result on. From here the result
-    /// is [`Undelivered`]: a pump that is gone drops it, which gives it up.
-    fn finish(self, result: TaskResult, permit: Option<OwnedSemaphorePermit>, lease: Lease) {
+    /// Ends the lease (stopping its heartbeat), records the execution and hands the result
+    /// on. From here the result is [`Undelivered`]: a pump that is gone drops it, which gives
+    /// it up.
+    fn finish(self, ending: Ending, permit: Option<OwnedSemaphorePermit>, lease: Lease) {
         let lease_ends = lease.ends();
         drop(lease);
+        self.pipeline.running.fetch_sub(1, Ordering::Relaxed);
+        let result = match ending {
+            Ending::Ran(Executed { ref result, .. }) | Ending::TimedOut(ref result) => {
+                result.status
+            }
+        };
+        let elapsed = self.started.elapsed();
+        if let Some(metrics) = &self.pipeline.metrics {
+            let status = result.unwrap_or(TaskResultStatus::Completed);
+            metrics.executed(elapsed, status, ending.exception(result));
+        }
+        let result = match ending {
+            Ending::Ran(executed) => executed.result,
+            Ending::TimedOut(result) => result,
+        };
+        self.span.in_scope(|| {
+            tracing::debug!(
+                status = ?result.status,
+                elapsed_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
+                "executed"
+            );
+        });
         let finished = Finished {
             result: Undelivered::new(result, self.pipeline),
             permit,
             lease_ends,
+            span: self.span,
         };
         let _ = self.finished.send(finished);
     }
@@ -374,7 +448,7 @@ async fn pump_results(
     while finished.recv_many(&mut batch, MAX_RESULT_BATCH).await > 0 {
         let count = batch.len();
         Stats::add(&pipeline.stats.tasks_executed, count as u64);
-        let Ok(mut slots) = Arc::clone(&pipeline.queue_slots)
+        let Ok(mut slots) = Arc::clone(&pipeline.capacity.queue_slots)
             .acquire_many_owned(count as u32)
             .await
         else {

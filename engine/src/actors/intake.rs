@@ -70,6 +70,9 @@ impl Intake {
         if answer.lost > 0 {
             Stats::add(&pipeline.stats.lost_tasks, answer.lost as u64);
         }
+        if let Some(metrics) = &pipeline.metrics {
+            metrics.handed_out(handed_out);
+        }
         if handed_out == 0 {
             return Ok(0);
         }
@@ -95,7 +98,7 @@ impl Intake {
         // The waiting tasks count as held (a drain waits for them too).
         let mut waiting = AwaitingSlot::hold(pipeline, oversize.len());
         for task in oversize {
-            let Ok(slot) = Arc::clone(&pipeline.slots).acquire_owned().await else {
+            let Ok(slot) = Arc::clone(&pipeline.capacity.slots).acquire_owned().await else {
                 return Err(ExecutorGone);
             };
             waiting.release_one();
@@ -126,7 +129,10 @@ struct AwaitingSlot<'a> {
 
 impl<'a> AwaitingSlot<'a> {
     fn hold(pipeline: &'a Pipeline, count: usize) -> Self {
-        pipeline.awaiting_slot.fetch_add(count, Ordering::Relaxed);
+        pipeline
+            .capacity
+            .awaiting_slot
+            .fetch_add(count, Ordering::Relaxed);
         Self { pipeline, count }
     }
 
@@ -134,7 +140,10 @@ impl<'a> AwaitingSlot<'a> {
     fn release_one(&mut self) {
         if self.count > 0 {
             self.count -= 1;
-            self.pipeline.awaiting_slot.fetch_sub(1, Ordering::Relaxed);
+            self.pipeline
+                .capacity
+                .awaiting_slot
+                .fetch_sub(1, Ordering::Relaxed);
         }
     }
 }
@@ -142,6 +151,7 @@ impl<'a> AwaitingSlot<'a> {
 impl Drop for AwaitingSlot<'_> {
     fn drop(&mut self) {
         self.pipeline
+            .capacity
             .awaiting_slot
             .fetch_sub(self.count, Ordering::Relaxed);
     }

@@ -29,6 +29,8 @@ pub(crate) struct Finished {
     pub(crate) permit: Option<OwnedSemaphorePermit>,
     /// When the task's lease ends, if it has one.
     pub(crate) lease_ends: Option<Instant>,
+    /// The task's span (task id, type, workflow id, poll count); its post runs in it too.
+    pub(crate) span: tracing::Span,
 }
 
 /// A finished result with its place in the Updater's queue.

@@ -20,6 +20,7 @@
 //! the messages it sends, given at construction: [`start`] creates the actors' contexts (and so
 //! their addresses) before it starts any of them. See `docs/architecture.md`.
 
+mod capacity;
 mod delivery;
 mod executor;
 mod intake;
@@ -33,10 +34,10 @@ pub use delivery::GiveUpReason;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix::{Actor, AsyncContext, Context};
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::client::ConductorClient;
@@ -45,6 +46,8 @@ use crate::model::TaskResult;
 use crate::pool::BlockingPool;
 use crate::worker::WorkerSpec;
 
+use crate::ops::WorkerMetrics;
+use capacity::Capacity;
 use executor::Executor;
 use intake::Intake;
 use lease::LeaseKeeper;
@@ -121,6 +124,8 @@ pub(crate) struct HostShared {
     pub(crate) update_v2: bool,
     /// The longest wait between failed polls.
     pub(crate) poll_error_backoff_max: Duration,
+    /// What a poll's deadline adds to its long-poll timeout.
+    pub(crate) poll_deadline_margin: Duration,
 }
 
 /// State shared by one worker's actors and the host.
@@ -130,24 +135,12 @@ pub(crate) struct Pipeline {
     pub(crate) settings: WorkerSettings,
     /// The worker id as sent to the server.
     pub(crate) worker_id: Arc<str>,
-    /// Execution slots: `concurrency` permits. The poller takes them before it polls; a task's
-    /// permit is released when the first post of its result settles.
-    pub(crate) slots: Arc<Semaphore>,
-    /// Room in the updater's queue: the executor takes one per result before handing it over;
-    /// it travels with the result and frees itself when the result leaves the queue.
-    pub(crate) queue_slots: Arc<Semaphore>,
-    /// The updater queue's capacity.
-    pub(crate) queue_capacity: usize,
+    /// Its slots (execution and queue), in one place.
+    pub(crate) capacity: Capacity,
     /// Whether polling is paused (set through [`Pipeline::set_paused`]).
     pub(crate) paused: AtomicBool,
     /// Woken when polling is resumed.
     pub(crate) resumed: Notify,
-    /// Tasks in hand that wait for a free slot (the extra tasks of an oversize answer):
-    /// held like executing ones.
-    pub(crate) awaiting_slot: AtomicUsize,
-    /// Slots held by blocking executions that ran past `execution_timeout` and have not
-    /// returned: lost capacity, not reused until they do.
-    pub(crate) lost_capacity: AtomicUsize,
     /// Whether the queue is known to have more work: set by a full poll or an update-v2 that
     /// answered with a task, cleared by a partial poll or an update-v2 that answered with none.
     /// The updater uses update-v2 only while it is set, because on an empty queue the server
@@ -162,6 +155,18 @@ pub(crate) struct Pipeline {
     pub(crate) failure: OnceLock<String>,
     /// The longest wait between failed polls.
     pub(crate) poll_error_backoff_max: Duration,
+    /// What a poll's deadline adds to its long-poll timeout.
+    pub(crate) poll_deadline_margin: Duration,
+    /// When the pipeline was made; the base of `last_poll_round`.
+    epoch: Instant,
+    /// When the last poll round started, in milliseconds after `epoch`.
+    last_poll_round: AtomicU64,
+    /// Executions running now.
+    pub(crate) running: AtomicUsize,
+    /// The worker's metric handles, when the host serves metrics.
+    pub(crate) metrics: Option<WorkerMetrics>,
+    /// A blocking worker's threads (set once they start), grown with the concurrency.
+    pub(crate) pool: OnceLock<Arc<BlockingPool>>,
     /// Counters.
     pub(crate) stats: Stats,
     /// The host's hook for results that are given up.
@@ -170,29 +175,30 @@ pub(crate) struct Pipeline {
 
 impl Pipeline {
     /// The shared state for a worker with `settings` (validated: concurrency ≥ 1) on a host
-    /// with `host`'s settings.
+    /// with `host`'s settings, recording into `metrics` if the host serves them.
     pub(crate) fn new(
         settings: WorkerSettings,
         stop_polling: CancellationToken,
         host: &HostShared,
+        metrics: Option<WorkerMetrics>,
     ) -> Self {
-        let concurrency = settings.concurrency;
-        let queue_capacity = concurrency * 2;
         Self {
             worker_id: Arc::from(settings.worker_id.as_str()),
             paused: AtomicBool::new(settings.paused),
             resumed: Notify::new(),
-            awaiting_slot: AtomicUsize::new(0),
-            lost_capacity: AtomicUsize::new(0),
+            capacity: Capacity::new(settings.concurrency),
             work_queued: AtomicBool::new(false),
             update_v2: AtomicBool::new(host.update_v2),
-            slots: Arc::new(Semaphore::new(concurrency)),
-            queue_slots: Arc::new(Semaphore::new(queue_capacity)),
-            queue_capacity,
             settings,
             stop_polling,
             failure: OnceLock::new(),
             poll_error_backoff_max: host.poll_error_backoff_max,
+            poll_deadline_margin: host.poll_deadline_margin,
+            epoch: Instant::now(),
+            last_poll_round: AtomicU64::new(0),
+            running: AtomicUsize::new(0),
+            metrics,
+            pool: OnceLock::new(),
             stats: Stats::default(),
             on_give_up: host.on_give_up.clone(),
         }
@@ -201,10 +207,33 @@ impl Pipeline {
     /// Tasks held: executing (slots taken, including lost capacity), waiting for a slot, or
     /// whose result's first post has not settled.
     pub(crate) fn executing(&self) -> usize {
-        self.settings
-            .concurrency
-            .saturating_sub(self.slots.available_permits())
-            + self.awaiting_slot.load(Ordering::Relaxed)
+        self.capacity.held()
+    }
+
+    /// The concurrency now (it can be changed while the worker runs).
+    pub(crate) fn concurrency(&self) -> usize {
+        self.capacity.concurrency()
+    }
+
+    /// Sets the concurrency live: see [`Capacity::resize`]; a blocking worker gets the
+    /// threads it needs.
+    pub(crate) fn set_concurrency(&self, concurrency: usize) -> std::io::Result<()> {
+        if let Some(pool) = self.pool.get() {
+            pool.grow_to(concurrency)?;
+        }
+        self.capacity.resize(concurrency)
+    }
+
+    /// Notes that a poll round starts now.
+    pub(crate) fn poll_round_started(&self) {
+        let at = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_poll_round.store(at, Ordering::Relaxed);
+    }
+
+    /// Time since the last poll round started (since the pipeline was made, before the first).
+    pub(crate) fn since_last_poll_round(&self) -> Duration {
+        let at = Duration::from_millis(self.last_poll_round.load(Ordering::Relaxed));
+        self.epoch.elapsed().saturating_sub(at)
     }
 
     /// Pauses or resumes polling; a paused poller wakes at once on resume.
@@ -217,8 +246,7 @@ impl Pipeline {
 
     /// Results waiting to be posted (queued, in flight or waiting for a retry).
     pub(crate) fn unposted(&self) -> usize {
-        self.queue_capacity
-            .saturating_sub(self.queue_slots.available_permits())
+        self.capacity.unposted()
     }
 }
 
@@ -248,6 +276,12 @@ pub(crate) struct Stats {
     pub(crate) results_given_up: AtomicU64,
     /// Executions that ran past `execution_timeout` (posted FAILED).
     pub(crate) executions_timed_out: AtomicU64,
+    /// Executions started.
+    pub(crate) tasks_started: AtomicU64,
+    /// Poll rounds that had to wait for a free slot.
+    pub(crate) slot_waits: AtomicU64,
+    /// Poll rounds skipped because the worker was paused.
+    pub(crate) paused_rounds: AtomicU64,
 }
 
 impl Stats {

@@ -18,7 +18,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 
@@ -262,17 +262,24 @@ async fn poll_round(
         return Round::Stopped;
     }
     if pipeline.paused.load(Ordering::Relaxed) {
+        Stats::add(&pipeline.stats.paused_rounds, 1);
         return Round::Paused;
     }
-    let slots = &pipeline.slots;
+    let slots = &pipeline.capacity.slots;
     // Wait for one free slot, then take every other free one, up to the batch size.
-    let mut permit = tokio::select! {
-        biased;
-        _ = pipeline.stop_polling.cancelled() => return Round::Stopped,
-        permit = Arc::clone(slots).acquire_owned() => match permit {
-            Ok(permit) => permit,
-            Err(_) => return Round::Stopped,
-        },
+    let mut permit = match Arc::clone(slots).try_acquire_owned() {
+        Ok(permit) => permit,
+        Err(_) => {
+            Stats::add(&pipeline.stats.slot_waits, 1);
+            tokio::select! {
+                biased;
+                _ = pipeline.stop_polling.cancelled() => return Round::Stopped,
+                permit = Arc::clone(slots).acquire_owned() => match permit {
+                    Ok(permit) => permit,
+                    Err(_) => return Round::Stopped,
+                },
+            }
+        }
     };
     let extra = slots
         .available_permits()
@@ -284,10 +291,24 @@ async fn poll_round(
     }
     let count = permit.num_permits();
     Stats::add(&pipeline.stats.polls, 1);
-    let tasks = match client
+    pipeline.poll_round_started();
+    let started = Instant::now();
+    let outcome = client
         .poll(&target, count, pipeline.settings.poll_timeout)
-        .await
-    {
+        .await;
+    let elapsed = started.elapsed();
+    tracing::debug!(
+        task_type = %pipeline.settings.task_type,
+        count,
+        elapsed_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
+        ok = outcome.is_ok(),
+        "polled"
+    );
+    if let Some(metrics) = &pipeline.metrics {
+        let exception = outcome.as_ref().err().map(ClientError::kind);
+        metrics.polled(elapsed, exception.as_deref());
+    }
+    let tasks = match outcome {
         Ok(tasks) => tasks,
         Err(err) => {
             Stats::add(&pipeline.stats.poll_errors, 1);

@@ -38,6 +38,7 @@ use std::time::Instant;
 use actix::prelude::*;
 use bytes::Bytes;
 use tokio::sync::OwnedSemaphorePermit;
+use tracing::Instrument;
 
 use crate::actors::delivery::{ActorWatch, GiveUpReason, Undelivered};
 use crate::actors::intake::Intake;
@@ -63,6 +64,8 @@ struct Pending {
     slot: Option<OwnedSemaphorePermit>,
     /// Its place in the bounded queue, freed when the result leaves it.
     _queue_slot: OwnedSemaphorePermit,
+    /// The task's span: posts run in it.
+    span: tracing::Span,
 }
 
 /// How one post went.
@@ -100,7 +103,7 @@ impl Updater {
     ) -> Self {
         Self {
             client,
-            queue: VecDeque::with_capacity(pipeline.queue_capacity),
+            queue: VecDeque::with_capacity(pipeline.capacity.queue_capacity()),
             in_flight: 0,
             max_in_flight: max_in_flight.max(1),
             retry: RetryPolicy::new(&pipeline.settings),
@@ -122,7 +125,9 @@ impl Updater {
         }
         let slot = match pending.slot.take() {
             Some(slot) => slot,
-            None => Arc::clone(&self.pipeline.slots).try_acquire_owned().ok()?,
+            None => Arc::clone(&self.pipeline.capacity.slots)
+                .try_acquire_owned()
+                .ok()?,
         };
         Some((slot, self.intake.clone()))
     }
@@ -143,13 +148,15 @@ impl Updater {
             pending.first_post.get_or_insert_with(Instant::now);
             self.in_flight += 1;
             let next = self.slot_for_next_task(&mut pending);
+            let span = pending.span.clone();
             let post = post(
                 self.client.clone(),
                 pending,
                 body,
                 next,
                 Arc::clone(&self.pipeline),
-            );
+            )
+            .instrument(span);
             ctx.spawn(
                 post.into_actor(self)
                     .map(|(pending, posted), updater, ctx| {
@@ -247,14 +254,33 @@ async fn post(
     next: Option<(OwnedSemaphorePermit, Intake)>,
     pipeline: Arc<Pipeline>,
 ) -> (Pending, Posted) {
+    let size = body.len();
+    let started = Instant::now();
+    let record = |outcome: Result<(), &ClientError>| {
+        let elapsed = started.elapsed();
+        tracing::debug!(
+            size,
+            elapsed_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
+            error = outcome.err().map(tracing::field::display),
+            "posted"
+        );
+        if let Some(metrics) = &pipeline.metrics {
+            let exception = outcome.err().map(ClientError::kind);
+            metrics.posted(elapsed, size, exception.as_deref());
+        }
+    };
     let Some((slot, intake)) = next else {
-        let posted = match client.update_encoded(body).await {
+        let outcome = client.update_encoded(body).await;
+        record(outcome.as_ref().map(|_| ()));
+        let posted = match outcome {
             Ok(()) => Posted::Taken,
             Err(err) => Posted::Failed(err),
         };
         return (pending, posted);
     };
-    let posted = match client.update_v2(body).await {
+    let outcome = client.update_v2(body).await;
+    record(outcome.as_ref().map(|_| ()));
+    let posted = match outcome {
         Ok(next_task) => {
             // The result was taken whatever becomes of the next task (the intake logs a
             // stopped executor).
@@ -304,6 +330,7 @@ impl Handler<Post> for Updater {
                 lease_ends: finished.lease_ends,
                 slot: finished.permit,
                 _queue_slot: queue_slot,
+                span: finished.span,
             });
         }
         self.dispatch(ctx);

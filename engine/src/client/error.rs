@@ -136,6 +136,23 @@ impl ClientError {
         }
     }
 
+    /// The error's kind, as the metrics' `exception` label names it: `timeout`,
+    /// `connection`, `tls`, `http_<status>`, `too_large`, `decode`, `encode`, `auth` or
+    /// `request`.
+    pub fn kind(&self) -> std::borrow::Cow<'static, str> {
+        match self {
+            Self::Timeout(_) => "timeout".into(),
+            Self::Transport(_) => "connection".into(),
+            Self::Tls { .. } => "tls".into(),
+            Self::Status { status, .. } => format!("http_{status}").into(),
+            Self::TooLarge { .. } => "too_large".into(),
+            Self::Decode(_) => "decode".into(),
+            Self::Encode(_) => "encode".into(),
+            Self::Auth { .. } => "auth".into(),
+            Self::Request { .. } => "request".into(),
+        }
+    }
+
     /// Whether the server lacks the route called: how update-v2 falls back to v1. Decided by
     /// the status and the body's fields:
     ///

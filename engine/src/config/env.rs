@@ -17,6 +17,8 @@ pub(crate) const HTTP_TIMEOUT_VAR: &str = "CONDUCTOR_HTTP_TIMEOUT_MS";
 pub(crate) const POLL_DEADLINE_MARGIN_VAR: &str = "CONDUCTOR_POLL_DEADLINE_MARGIN_MS";
 /// The longest wait between failed polls, in milliseconds.
 pub(crate) const POLL_ERROR_BACKOFF_MAX_VAR: &str = "CONDUCTOR_POLL_ERROR_BACKOFF_MAX_MS";
+/// Where the host serves `/metrics`, `/status` and `/health` (off when unset).
+pub(crate) const METRICS_ADDR_VAR: &str = "CONDUCTOR_METRICS_ADDR";
 /// A PEM file of CA certificates trusted beside the system's.
 pub(crate) const TLS_CA_FILE_VAR: &str = "CONDUCTOR_TLS_CA_FILE";
 /// The PEM client certificate (chain) for mutual TLS.
@@ -30,7 +32,8 @@ pub(crate) const MAX_RESPONSE_BYTES_VAR: &str = "CONDUCTOR_HTTP_MAX_RESPONSE_BYT
 pub(crate) const MAX_OUTPUT_BYTES_VAR: &str = "CONDUCTOR_MAX_OUTPUT_BYTES";
 
 /// The server variables, in the order they are reported.
-pub(crate) const SERVER_VARS: [&str; 11] = [
+pub(crate) const SERVER_VARS: [&str; 12] = [
+    METRICS_ADDR_VAR,
     SERVER_URL_VAR,
     AUTH_KEY_VAR,
     AUTH_SECRET_VAR,

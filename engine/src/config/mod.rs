@@ -53,4 +53,4 @@ pub use settings::{
 };
 pub use sources::{ConfigSources, DEFAULT_CONFIG_FILE};
 
-pub(crate) use property::worker_properties;
+pub(crate) use property::{Prop, worker_properties};

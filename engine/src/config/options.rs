@@ -76,6 +76,8 @@ pub struct ServerOptions {
     pub poll_deadline_margin: Option<Duration>,
     /// The longest wait between failed polls (whole milliseconds, more than 0).
     pub poll_error_backoff_max: Option<Duration>,
+    /// Where the host serves `/metrics`, `/status` and `/health` (port 0: a free port).
+    pub metrics_addr: Option<std::net::SocketAddr>,
     /// A PEM file of CA certificates trusted beside the system's.
     pub tls_ca_file: Option<PathBuf>,
     /// A PEM client certificate for mutual TLS (give the key too).
@@ -115,6 +117,13 @@ impl ServerOptions {
     #[must_use]
     pub fn with_poll_deadline_margin(mut self, margin: Duration) -> Self {
         self.poll_deadline_margin = Some(margin);
+        self
+    }
+
+    /// Serves the operations endpoint (`/metrics`, `/status`, `/health`) on `addr`.
+    #[must_use]
+    pub fn with_metrics_addr(mut self, addr: std::net::SocketAddr) -> Self {
+        self.metrics_addr = Some(addr);
         self
     }
 
@@ -173,6 +182,7 @@ impl fmt::Debug for ServerOptions {
             .field("http_timeout", &self.http_timeout)
             .field("poll_deadline_margin", &self.poll_deadline_margin)
             .field("poll_error_backoff_max", &self.poll_error_backoff_max)
+            .field("metrics_addr", &self.metrics_addr)
             .field("tls_ca_file", &self.tls_ca_file)
             .field("tls_client_cert", &self.tls_client_cert)
             .field("tls_client_key", &self.tls_client_key)

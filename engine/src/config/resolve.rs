@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use super::env::{
     AUTH_KEY_VAR, AUTH_SECRET_VAR, HTTP_TIMEOUT_VAR, MAX_OUTPUT_BYTES_VAR, MAX_RESPONSE_BYTES_VAR,
-    POLL_DEADLINE_MARGIN_VAR, POLL_ERROR_BACKOFF_MAX_VAR, SERVER_URL_VAR, TLS_CA_FILE_VAR,
-    TLS_CLIENT_CERT_VAR, TLS_CLIENT_KEY_VAR,
+    METRICS_ADDR_VAR, POLL_DEADLINE_MARGIN_VAR, POLL_ERROR_BACKOFF_MAX_VAR, SERVER_URL_VAR,
+    TLS_CA_FILE_VAR, TLS_CLIENT_CERT_VAR, TLS_CLIENT_KEY_VAR,
 };
 use super::error::ConfigError;
 use super::ini::DEFAULT_SECTION;
@@ -131,6 +131,7 @@ impl ConfigSources {
             ServerKey::MaxOutputBytes,
             DEFAULT_MAX_OUTPUT_BYTES.to_string(),
         );
+        let metrics_addr = layers.find(ServerKey::MetricsAddr);
         // Each pair is set whole by one source, so its halves win together.
         let pair = |first, second| layers.find(first).zip(layers.find(second));
         let auth = pair(ServerKey::AuthKey, ServerKey::AuthSecret);
@@ -161,6 +162,10 @@ impl ConfigSources {
             http_timeout: check(&http_timeout, value::parse_http_timeout)?,
             poll_deadline_margin: check(&poll_margin, value::parse_poll_deadline_margin)?,
             poll_error_backoff_max: check(&poll_backoff, value::parse_poll_error_backoff_max)?,
+            metrics_addr: metrics_addr
+                .as_ref()
+                .map(|found| check(found, value::parse_metrics_addr))
+                .transpose()?,
             max_response_bytes: check(&max_response, value::parse_max_response_bytes)?,
             max_output_bytes: check(&max_output, value::parse_max_output_bytes)?,
             sources: ServerProvenance {
@@ -171,6 +176,7 @@ impl ConfigSources {
                 http_timeout: http_timeout.source,
                 poll_deadline_margin: poll_margin.source,
                 poll_error_backoff_max: poll_backoff.source,
+                metrics_addr: metrics_addr.map_or(Source::Default, |found| found.source),
                 max_response_bytes: max_response.source,
                 max_output_bytes: max_output.source,
             },
@@ -225,6 +231,10 @@ fn server_code_layer(code: &ServerOptions) -> Result<Layer<ServerKey>, ConfigErr
             code.poll_error_backoff_max
                 .map(|t| t.as_millis().to_string()),
         ),
+        (
+            ServerKey::MetricsAddr,
+            code.metrics_addr.map(|addr| addr.to_string()),
+        ),
         (ServerKey::AuthKey, non_empty(&code.auth_key)),
         (ServerKey::AuthSecret, non_empty(&code.auth_secret)),
         (ServerKey::TlsCaFile, path(&code.tls_ca_file)),
@@ -259,6 +269,7 @@ enum ServerKey {
     HttpTimeout,
     PollDeadlineMargin,
     PollErrorBackoffMax,
+    MetricsAddr,
     AuthKey,
     AuthSecret,
     TlsCaFile,
@@ -269,11 +280,12 @@ enum ServerKey {
 }
 
 impl ServerKey {
-    const ALL: [ServerKey; 11] = [
+    const ALL: [ServerKey; 12] = [
         ServerKey::Url,
         ServerKey::HttpTimeout,
         ServerKey::PollDeadlineMargin,
         ServerKey::PollErrorBackoffMax,
+        ServerKey::MetricsAddr,
         ServerKey::AuthKey,
         ServerKey::AuthSecret,
         ServerKey::TlsCaFile,
@@ -296,6 +308,7 @@ impl ServerKey {
             ServerKey::HttpTimeout => HTTP_TIMEOUT_VAR,
             ServerKey::PollDeadlineMargin => POLL_DEADLINE_MARGIN_VAR,
             ServerKey::PollErrorBackoffMax => POLL_ERROR_BACKOFF_MAX_VAR,
+            ServerKey::MetricsAddr => METRICS_ADDR_VAR,
             ServerKey::AuthKey => AUTH_KEY_VAR,
             ServerKey::AuthSecret => AUTH_SECRET_VAR,
             ServerKey::TlsCaFile => TLS_CA_FILE_VAR,
@@ -313,6 +326,7 @@ impl ServerKey {
             ServerKey::HttpTimeout => "http_timeout",
             ServerKey::PollDeadlineMargin => "poll_deadline_margin",
             ServerKey::PollErrorBackoffMax => "poll_error_backoff_max",
+            ServerKey::MetricsAddr => "metrics_addr",
             ServerKey::AuthKey => "auth_key",
             ServerKey::AuthSecret => "auth_secret",
             ServerKey::TlsCaFile => "tls_ca_file",

@@ -191,6 +191,8 @@ pub struct ServerProvenance {
     pub poll_deadline_margin: Source,
     /// Source of the longest poll-error backoff.
     pub poll_error_backoff_max: Source,
+    /// Source of the operations endpoint's address (`default`: off).
+    pub metrics_addr: Source,
     /// Source of the answer-size limit.
     pub max_response_bytes: Source,
     /// Source of the output limit.
@@ -257,6 +259,8 @@ pub struct ServerSettings {
     pub poll_deadline_margin: Duration,
     /// The longest wait between failed polls.
     pub poll_error_backoff_max: Duration,
+    /// Where the host serves `/metrics`, `/status` and `/health`; `None`: off.
+    pub metrics_addr: Option<std::net::SocketAddr>,
     /// The largest answer body read from the server, in bytes.
     pub max_response_bytes: u64,
     /// The largest task output posted as is, in bytes; `None`: no limit.
@@ -280,6 +284,7 @@ impl fmt::Debug for ServerSettings {
             .field("http_timeout", &self.http_timeout)
             .field("poll_deadline_margin", &self.poll_deadline_margin)
             .field("poll_error_backoff_max", &self.poll_error_backoff_max)
+            .field("metrics_addr", &self.metrics_addr)
             .field("max_response_bytes", &self.max_response_bytes)
             .field("max_output_bytes", &self.max_output_bytes)
             .field("tls", &self.tls)

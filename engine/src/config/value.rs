@@ -218,6 +218,13 @@ pub(crate) fn parse_poll_deadline_margin(raw: &str) -> Result<Duration, String> 
     parse_millis_within(raw, 0, MAX_POLL_DEADLINE_MARGIN_MS)
 }
 
+/// The operations endpoint's address: `IP:PORT` (port 0 picks a free port).
+pub(crate) fn parse_metrics_addr(raw: &str) -> Result<std::net::SocketAddr, String> {
+    raw.trim()
+        .parse()
+        .map_err(|_| "an IP address and port, e.g. 127.0.0.1:9991 or 0.0.0.0:9991".to_owned())
+}
+
 /// The longest poll-error backoff: 1 ms to one hour.
 pub(crate) fn parse_poll_error_backoff_max(raw: &str) -> Result<Duration, String> {
     parse_millis_within(raw, 1, 3_600_000)

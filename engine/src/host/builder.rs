@@ -56,7 +56,17 @@ impl WorkerHostBuilder {
         self
     }
 
-    /// The deadline of every HTTP call (a poll adds its long-poll timeout).
+    /// Serves the operations endpoint on `addr` (`127.0.0.1:0` picks a free port; see
+    /// [`HostHandle::ops_addr`](crate::HostHandle::ops_addr)): `GET /metrics` (Prometheus),
+    /// `/status` (JSON) and `/health` (503 naming a stuck worker). `CONDUCTOR_METRICS_ADDR`
+    /// overrides it. Off unless set.
+    pub fn metrics_addr(mut self, addr: std::net::SocketAddr) -> Self {
+        self.server.metrics_addr = Some(addr);
+        self
+    }
+
+    /// The deadline of every HTTP call but polls (a request body adds 1000 ms per MB; a
+    /// poll's deadline is its long-poll timeout plus `CONDUCTOR_POLL_DEADLINE_MARGIN_MS`).
     /// `CONDUCTOR_HTTP_TIMEOUT_MS` overrides it.
     pub fn http_timeout(mut self, timeout: Duration) -> Self {
         self.server.http_timeout = Some(timeout);

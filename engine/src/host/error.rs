@@ -71,6 +71,23 @@ pub enum HostError {
         /// The signal's name: `SIGINT` or `SIGTERM` (`Ctrl-C` where there is no SIGTERM).
         signal: &'static str,
     },
+    /// The operations endpoint (`CONDUCTOR_METRICS_ADDR`) could not listen on its address.
+    #[error("the operations endpoint could not listen on {addr}: {source}")]
+    OpsAddr {
+        /// The address asked for.
+        addr: std::net::SocketAddr,
+        /// The operating system's answer.
+        #[source]
+        source: std::io::Error,
+    },
+    /// `set_concurrency` was given a value outside `1..=10000`.
+    #[error("concurrency must be between 1 and {max}, got {concurrency}")]
+    Concurrency {
+        /// The value given.
+        concurrency: usize,
+        /// The largest value allowed.
+        max: usize,
+    },
     /// `BATON_WORKER_PROCESS` (set by a process-placed host for its children) is not a worker
     /// index.
     #[error("{variable}={value:?} is not a worker index")]

@@ -6,7 +6,9 @@ use std::thread;
 use tokio::sync::oneshot;
 
 use crate::actors::Pipeline;
+use crate::config::Prop;
 use crate::host::{HostError, HostStatus, ProcessStatus, ShutdownReport, Stop, WorkerStatus};
+use crate::ops::OpsEndpoint;
 
 /// Controls a running host. Dropping it shuts the host down (without waiting).
 #[derive(Debug)]
@@ -17,6 +19,8 @@ pub struct HostHandle {
     stop: Stop,
     done: Option<oneshot::Receiver<ShutdownReport>>,
     thread: Option<thread::JoinHandle<()>>,
+    /// The operations endpoint, when it is on.
+    ops: Option<OpsEndpoint>,
 }
 
 impl HostHandle {
@@ -27,6 +31,7 @@ impl HostHandle {
         stop: Stop,
         done: oneshot::Receiver<ShutdownReport>,
         thread: thread::JoinHandle<()>,
+        ops: Option<OpsEndpoint>,
     ) -> Self {
         Self {
             pipelines,
@@ -34,6 +39,7 @@ impl HostHandle {
             stop,
             done: Some(done),
             thread: Some(thread),
+            ops,
         }
     }
 
@@ -44,6 +50,7 @@ impl HostHandle {
         stop: Stop,
         done: oneshot::Receiver<ShutdownReport>,
         thread: thread::JoinHandle<()>,
+        ops: Option<OpsEndpoint>,
     ) -> Self {
         Self {
             pipelines: Vec::new(),
@@ -51,7 +58,15 @@ impl HostHandle {
             stop,
             done: Some(done),
             thread: Some(thread),
+            ops,
         }
+    }
+
+    /// Where the operations endpoint listens (`/metrics`, `/status`, `/health`), when
+    /// `CONDUCTOR_METRICS_ADDR` or `metrics_addr` turned it on: the real port when port 0 was
+    /// asked for.
+    pub fn ops_addr(&self) -> Option<std::net::SocketAddr> {
+        self.ops.as_ref().map(OpsEndpoint::addr)
     }
 
     /// A snapshot of every worker.
@@ -78,6 +93,49 @@ impl HostHandle {
     /// Resumes polling for every worker of `task_type`. Returns how many were resumed.
     pub fn resume(&self, task_type: &str) -> usize {
         self.set_paused(task_type, false)
+    }
+
+    /// Pauses polling for every worker in this process; returns how many were paused.
+    pub fn pause_all(&self) -> usize {
+        self.pipelines
+            .iter()
+            .inspect(|p| p.set_paused(true))
+            .count()
+    }
+
+    /// Resumes polling for every worker in this process; returns how many were resumed.
+    pub fn resume_all(&self) -> usize {
+        self.pipelines
+            .iter()
+            .inspect(|p| p.set_paused(false))
+            .count()
+    }
+
+    /// Sets the concurrency of every worker of `task_type` in this process, live: growing
+    /// takes effect at once (a blocking worker gets more threads); shrinking takes slots away
+    /// as running tasks finish, never cancelling one. `concurrency` must be 1 to 10000 (the
+    /// property's bounds). Returns how many workers changed. Reflected in `status()` and the
+    /// metrics. (Process-placed children are not reached yet.)
+    pub fn set_concurrency(&self, task_type: &str, concurrency: usize) -> Result<usize, HostError> {
+        let spec = Prop::Concurrency.spec();
+        let (min, max) = (spec.min as usize, spec.max as usize);
+        if !(min..=max).contains(&concurrency) {
+            return Err(HostError::Concurrency { concurrency, max });
+        }
+        let mut changed = 0;
+        for pipeline in self
+            .pipelines
+            .iter()
+            .filter(|p| p.settings.task_type == task_type)
+        {
+            pipeline
+                .set_concurrency(concurrency)
+                .map_err(HostError::thread(format!(
+                    "blocking pool of worker {task_type:?}"
+                )))?;
+            changed += 1;
+        }
+        Ok(changed)
     }
 
     fn set_paused(&self, task_type: &str, paused: bool) -> usize {

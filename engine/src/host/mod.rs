@@ -146,13 +146,14 @@ impl WorkerHost {
             self.workers = vec![worker];
             self.arbiters = 1;
             process::watch_parent(stop.requested.clone())?;
-            return placement::start_threads(self, stop);
+            return placement::start_threads(self, stop, false);
         }
         match self.placement {
-            Placement::Threads => placement::start_threads(self, stop),
+            Placement::Threads => placement::start_threads(self, stop, true),
             Placement::Processes => {
                 let task_types = self.workers.iter().map(|(spec, _)| spec.task_type.clone());
-                process::start_children(task_types.collect(), self.grace(), stop)
+                let ops_addr = self.server.metrics_addr;
+                process::start_children(task_types.collect(), self.grace(), stop, ops_addr)
             }
         }
     }

@@ -4,8 +4,10 @@ use std::sync::atomic::Ordering;
 
 use crate::actors::{Pipeline, Stats};
 
-/// A snapshot of every worker of a running host.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A snapshot of every worker of a running host (`/status` of the operations endpoint serves
+/// it as JSON, with camelCase keys).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct HostStatus {
     /// One entry per worker running in this process, in the order they were added (empty in
@@ -16,7 +18,8 @@ pub struct HostStatus {
 }
 
 /// One worker process of a process-placed host.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct ProcessStatus {
     /// The task type the process runs.
@@ -28,7 +31,8 @@ pub struct ProcessStatus {
 }
 
 /// A snapshot of one worker.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct WorkerStatus {
     /// The task type polled.
@@ -37,6 +41,14 @@ pub struct WorkerStatus {
     pub domain: Option<String>,
     /// Whether polling is paused.
     pub paused: bool,
+    /// The concurrency now (it can be changed live).
+    pub concurrency: usize,
+    /// Execution slots taken (executing, or the result's first post unsettled).
+    pub slots_in_use: usize,
+    /// Execution slots free.
+    pub slots_free: usize,
+    /// Milliseconds since the last poll round started (failed ones count).
+    pub last_poll_round_ms_ago: u64,
     /// Why the worker's pipeline failed, if it did (an actor went away, e.g. a panic in
     /// engine code): it no longer polls, and results it still held were given up.
     pub failure: Option<String>,
@@ -92,9 +104,14 @@ impl WorkerStatus {
             task_type: pipeline.settings.task_type.clone(),
             domain: pipeline.settings.domain.clone(),
             paused: pipeline.paused.load(Ordering::Relaxed),
+            concurrency: pipeline.concurrency(),
+            slots_in_use: pipeline.capacity.slots_in_use(),
+            slots_free: pipeline.capacity.slots.available_permits(),
+            last_poll_round_ms_ago: u64::try_from(pipeline.since_last_poll_round().as_millis())
+                .unwrap_or(u64::MAX),
             failure: pipeline.failure().map(str::to_owned),
             executing: pipeline.executing(),
-            lost_capacity: pipeline.lost_capacity.load(Ordering::Relaxed),
+            lost_capacity: pipeline.capacity.lost.load(Ordering::Relaxed),
             unposted: pipeline.unposted(),
             polls: Stats::get(&stats.polls),
             empty_polls: Stats::get(&stats.empty_polls),
@@ -112,6 +129,16 @@ impl WorkerStatus {
             results_posted: Stats::get(&stats.results_posted),
             update_retries: Stats::get(&stats.update_retries),
             results_given_up: Stats::get(&stats.results_given_up),
+        }
+    }
+}
+
+impl HostStatus {
+    /// The status of workers running in this process.
+    pub(crate) fn of_pipelines(pipelines: &[std::sync::Arc<Pipeline>]) -> Self {
+        Self {
+            workers: pipelines.iter().map(|p| WorkerStatus::of(p)).collect(),
+            processes: Vec::new(),
         }
     }
 }

@@ -159,7 +159,7 @@ impl WorkerSpec {
     /// ```
     pub async fn execute(&self, task: Task) -> TaskResult {
         let worker_id: Arc<str> = Arc::from("local");
-        self.run(task, &worker_id).await
+        self.run(task, &worker_id).await.result
     }
 
     /// Runs one task to its result: decoding errors, worker errors and panics all become a
@@ -171,7 +171,7 @@ impl WorkerSpec {
         &self,
         task: Task,
         worker_id: &Arc<str>,
-    ) -> impl Future<Output = TaskResult> + Send + 'static {
+    ) -> impl Future<Output = Executed> + Send + 'static {
         let ctx = TaskContext::new(&task, Arc::clone(worker_id));
         let worker_id = Arc::clone(worker_id);
         let started =
@@ -181,6 +181,7 @@ impl WorkerSpec {
                 Ok(execution) => AssertUnwindSafe(execution).catch_unwind().await,
                 Err(panic) => Err(panic),
             };
+            let panicked = outcome.is_err();
             let mut result = match outcome {
                 Ok(result) => result,
                 Err(panic) => {
@@ -197,9 +198,18 @@ impl WorkerSpec {
             if result.worker_id.is_none() {
                 result.worker_id = Some(worker_id.to_string());
             }
-            result
+            Executed { result, panicked }
         }
     }
+}
+
+/// How one execution ended: its result, and whether the worker panicked on the way.
+#[derive(Debug)]
+pub(crate) struct Executed {
+    /// The result (FAILED with the panic's message if it panicked).
+    pub(crate) result: TaskResult,
+    /// Whether the worker panicked.
+    pub(crate) panicked: bool,
 }
 
 /// The message of a panic payload (`&str` or `String`), or a placeholder.

@@ -20,7 +20,8 @@ use tokio_util::sync::CancellationToken;
 use crate::actors::{self, HostShared, Pipeline, PipelineParts};
 use crate::client::{ClientSettings, ConductorClient, Recovery, TokenSource};
 use crate::host::shutdown::{self, drain};
-use crate::host::{HostError, HostHandle, ShutdownReport, Stop, WorkerHost};
+use crate::host::{HostError, HostHandle, HostStatus, ShutdownReport, Stop, WorkerHost};
+use crate::ops::{HostMetrics, OpsEndpoint, OpsState, Vitals};
 use crate::pool::BlockingPool;
 
 /// Where a host runs its workers.
@@ -41,26 +42,59 @@ pub enum Placement {
 const ARBITER_STOP_LIMIT: Duration = Duration::from_secs(5);
 
 /// Runs every worker of `host` in this process, on arbiter threads, until `stop.requested`.
-pub(crate) fn start_threads(host: WorkerHost, stop: Stop) -> Result<HostHandle, HostError> {
+/// With `serve_ops` (not in a process-placed child) and a `metrics_addr`, also serves the
+/// operations endpoint.
+pub(crate) fn start_threads(
+    host: WorkerHost,
+    stop: Stop,
+    serve_ops: bool,
+) -> Result<HostHandle, HostError> {
     let stop_polling = CancellationToken::new();
     let grace = host.grace();
     let shared = HostShared {
         on_give_up: host.on_give_up.clone(),
         update_v2: host.update_v2,
         poll_error_backoff_max: host.server.poll_error_backoff_max,
+        poll_deadline_margin: host.server.poll_deadline_margin,
     };
+    let ops_addr = host.server.metrics_addr.filter(|_| serve_ops);
+    let mut metrics = ops_addr.map(|_| HostMetrics::new());
     let pipelines: Vec<Arc<Pipeline>> = host
         .workers
         .iter()
         .map(|(_, settings)| {
+            let worker_metrics = metrics.as_ref().map(|m| m.worker(&settings.task_type));
             Arc::new(Pipeline::new(
                 settings.clone(),
                 stop_polling.child_token(),
                 &shared,
+                worker_metrics,
             ))
         })
         .collect();
     let plan = ArbiterPlan::plan(&host, &pipelines)?;
+    let ops = match ops_addr {
+        Some(addr) => {
+            if let Some(metrics) = &mut metrics {
+                metrics.collect(pipelines.clone());
+            }
+            let (status_of, vitals_of) = (pipelines.clone(), pipelines.clone());
+            Some(OpsEndpoint::start(
+                addr,
+                OpsState {
+                    metrics,
+                    status: Box::new(move || HostStatus::of_pipelines(&status_of)),
+                    vitals: Box::new(move || {
+                        vitals_of
+                            .iter()
+                            .map(|p| (p.settings.task_type.clone(), Vitals::of(p)))
+                            .collect()
+                    }),
+                },
+            )?)
+        }
+        None => None,
+    };
 
     let (started_tx, started_rx) = std::sync::mpsc::channel();
     let (done_tx, done_rx) = oneshot::channel::<ShutdownReport>();
@@ -88,7 +122,7 @@ pub(crate) fn start_threads(host: WorkerHost, stop: Stop) -> Result<HostHandle, 
         .map_err(HostError::thread("baton-host"))?;
     // The plan starts within milliseconds; waiting keeps `status()` meaningful at once.
     let _ = started_rx.recv();
-    Ok(HostHandle::threads(pipelines, stop, done_rx, thread))
+    Ok(HostHandle::threads(pipelines, stop, done_rx, thread, ops))
 }
 
 /// Stops the arbiters and waits up to [`ARBITER_STOP_LIMIT`] for their threads; one that a
@@ -172,7 +206,9 @@ impl ArbiterPlan {
                 let pool = BlockingPool::start(&settings.task_type, settings.concurrency).map_err(
                     HostError::thread(format!("blocking pool of worker {:?}", settings.task_type)),
                 )?;
-                Some(Arc::new(pool))
+                let pool = Arc::new(pool);
+                let _ = pipeline.pool.set(Arc::clone(&pool));
+                Some(pool)
             } else {
                 None
             };

@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
-use crate::host::{HostError, HostHandle, ProcessStatus, ShutdownReport, Stop};
+use crate::host::{HostError, HostHandle, HostStatus, ProcessStatus, ShutdownReport, Stop};
+use crate::ops::{OpsEndpoint, OpsState};
 
 /// The variable that tells a child process which worker it runs.
 pub(crate) const CHILD_ENV: &str = "BATON_WORKER_PROCESS";
@@ -141,6 +142,7 @@ pub(crate) fn start_children(
     task_types: Vec<String>,
     grace: Duration,
     stop: Stop,
+    ops_addr: Option<std::net::SocketAddr>,
 ) -> Result<HostHandle, HostError> {
     let mut supervised: Vec<Supervised> = task_types
         .into_iter()
@@ -158,7 +160,7 @@ pub(crate) fn start_children(
     for child in &mut supervised {
         child.spawn();
     }
-    let status = Arc::new(Mutex::new(
+    let status: Arc<Mutex<Vec<ProcessStatus>>> = Arc::new(Mutex::new(
         supervised.iter().map(Supervised::status).collect(),
     ));
     let (done_tx, done) = oneshot::channel();
@@ -179,7 +181,35 @@ pub(crate) fn start_children(
             let _ = done_tx.send(stop_children(&mut supervised, grace, &stop.now));
         })
         .map_err(HostError::thread("baton-supervisor"))?;
-    Ok(HostHandle::processes(status, handle_stop, done, thread))
+    // The parent serves its children's status; their metrics and health need the child →
+    // parent channel (not there yet), so /metrics says so and /health covers no worker.
+    let ops = match ops_addr {
+        Some(addr) => {
+            let children = Arc::clone(&status);
+            Some(OpsEndpoint::start(
+                addr,
+                OpsState {
+                    metrics: None,
+                    status: Box::new(move || HostStatus {
+                        workers: Vec::new(),
+                        processes: children
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .clone(),
+                    }),
+                    vitals: Box::new(Vec::new),
+                },
+            )?)
+        }
+        None => None,
+    };
+    Ok(HostHandle::processes(
+        status,
+        handle_stop,
+        done,
+        thread,
+        ops,
+    ))
 }
 
 /// Closes every child's stdin (they drain and exit), waits up to `grace` plus a margin, and
