@@ -173,6 +173,26 @@ async fn every_metric_of_the_catalog_moves() {
     let sizes = sample(&text, "task_result_size_bytes_sum", &[ok]);
     assert!(sizes > 6.0 * 50.0, "{sizes}");
 
+    // Every metric the documented Grafana dashboard queries exists.
+    let dashboard = include_str!("../../docs/grafana/baton-workers.json");
+    let mut queried: Vec<&str> = dashboard
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|word| {
+            ["task_", "baton_", "active_workers"]
+                .iter()
+                .any(|prefix| word.starts_with(prefix))
+        })
+        .collect();
+    queried.sort_unstable();
+    queried.dedup();
+    assert!(queried.len() >= 10, "{queried:?}");
+    for name in queried {
+        assert!(
+            text.lines().any(|line| line.starts_with(name)),
+            "the dashboard queries {name}, which /metrics does not have"
+        );
+    }
+
     let (status, body) = get(addr, "/status").await;
     assert_eq!(status, 200);
     let json: serde_json::Value = serde_json::from_str(&body).unwrap();
