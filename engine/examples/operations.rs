@@ -21,7 +21,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    init_logging(LogFormat::from_env()?)?;
+    let _logging = init_logging(LogFormat::from_env()?)?;
     let mock = MockServer::start().await?;
     mock.enqueue(EnqueueRequest::new("resize_image", 2000));
 
