@@ -1,5 +1,6 @@
-//! Deadlines the sweeper watches: response timeouts of IN_PROGRESS tasks and workflow timeouts,
-//! each kept as an ordered set of `(deadline µs, id)`, and the sweep ([`Core::sweep`]).
+//! Deadlines the sweeper watches: response timeouts of IN_PROGRESS tasks, task and poll
+//! timeouts (`timeouts`) and workflow timeouts, each kept as an ordered set of
+//! `(deadline µs, id)`, and the sweep ([`Core::sweep`]).
 
 use std::collections::BTreeSet;
 
@@ -39,8 +40,9 @@ impl Deadlines {
 }
 
 impl Core {
-    /// Times out every in-progress task past its response deadline, then every workflow past
-    /// its workflow timeout; returns how many tasks and workflows timed out.
+    /// Times out every in-progress task past its response deadline, every open task past its
+    /// task or poll timeout, then every workflow past its workflow timeout; forgets idle task
+    /// types; returns how many tasks and workflows timed out (`ALERT_ONLY` ones not counted).
     pub fn sweep(&self) -> usize {
         let now = self.clock.now();
         let mut state = self.lock();
@@ -48,12 +50,14 @@ impl Core {
         for &seq in &expired {
             state.time_out(seq, now);
         }
+        let task_timeouts = state.sweep_task_timeouts(now);
         let expired_workflows = state.workflow_deadlines.pop_due(now);
         for &id in &expired_workflows {
             state.time_out_workflow(id, now);
         }
         state.evict_workflows();
-        expired.len() + expired_workflows.len()
+        state.evict_idle(now);
+        expired.len() + task_timeouts + expired_workflows.len()
     }
 }
 
@@ -67,7 +71,8 @@ impl State {
             self.live.insert(seq, record);
             return;
         }
-        self.in_flight = self.in_flight.saturating_sub(1);
+        self.unwatch_timeouts(seq, &record);
+        self.left_in_progress(&record);
         record.status = TaskStatus::TimedOut;
         record.reason = Some(
             format!(

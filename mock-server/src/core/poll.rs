@@ -13,12 +13,15 @@ use super::Core;
 use super::clock::Clock;
 use super::queue::{Queue, QueueKey};
 use super::record::{JsonMemo, TaskRecord};
+use super::timeouts;
 
 /// Tasks just handed out by a poll: copies of their records at hand-out time, rendered on
 /// demand outside the core's lock.
 #[derive(Debug)]
 pub struct HandedOut {
     items: Vec<(u64, TaskRecord)>,
+    /// Task ids taken off the queue, handed out or not (postponed by a limit, or dropped).
+    popped: usize,
     clock: Clock,
 }
 
@@ -33,9 +36,17 @@ impl HandedOut {
         self.items.is_empty()
     }
 
+    /// How many task ids the polls took off the queue: the tasks handed out plus those a
+    /// concurrency or rate limit postponed. A poll of `count` pops at most `count` ids, as
+    /// the server's queue pop does.
+    pub fn popped(&self) -> usize {
+        self.popped
+    }
+
     /// Adds the tasks of a later poll.
     pub fn append(&mut self, mut other: HandedOut) {
         self.items.append(&mut other.items);
+        self.popped += other.popped;
     }
 
     /// The tasks as wire values.
@@ -85,7 +96,9 @@ impl Core {
     }
 
     /// Like [`Core::poll`], but returns the hand-outs unrendered, to be written as JSON
-    /// without building [`Task`] values (what the HTTP layer does).
+    /// without building [`Task`] values (what the HTTP layer does). It pops at most `count`
+    /// ids: one held back by its definition's concurrency or rate limit is postponed (queued
+    /// again, due after [`super::CoreConfig::postpone`]) and not handed out.
     pub fn poll_handed(
         &self,
         task_type: &str,
@@ -99,19 +112,41 @@ impl Core {
         let mut guard = self.lock();
         let state = &mut *guard;
         let mut items = Vec::new();
+        let mut popped = 0;
+        let mut postponed = Vec::new();
         if let Some(queue) = state.queues.get_mut(&key) {
+            queue.last_active = now;
             items.reserve(count.min(queue.len()));
-            while items.len() < count {
+            while popped < count {
                 let Some(seq) = queue.pop(now) else {
                     break;
                 };
+                popped += 1;
                 let Some(record) = state.live.get_mut(&seq) else {
                     continue; // ended while queued: the server drops such ids too
                 };
+                if !state.limits.admit(&key.task_type, &record.spec.def, now) {
+                    postponed.push(seq);
+                    continue;
+                }
+                let watched = timeouts::timeout_deadline(record);
                 record.hand_out(worker.as_ref(), now);
+                state.limits.started(record);
+                let watch = timeouts::timeout_deadline(record);
+                if watched != watch {
+                    if let Some(deadline) = watched {
+                        state.task_timeouts.remove(deadline, seq);
+                    }
+                    if let Some(deadline) = watch {
+                        state.task_timeouts.insert(deadline, seq);
+                    }
+                }
                 state.deadlines.insert(record.response_deadline(), seq);
                 items.push((seq, record.clone()));
             }
+        }
+        for seq in postponed {
+            state.postpone(&key, seq, now);
         }
         let handed = items.len() as u64;
         state.in_flight += handed;
@@ -119,6 +154,7 @@ impl Core {
         drop(guard);
         HandedOut {
             items,
+            popped,
             clock: self.clock,
         }
     }

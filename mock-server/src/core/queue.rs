@@ -49,11 +49,14 @@ pub(crate) struct Queue {
     delayed: BTreeSet<(u64, u64, i32)>,
     /// Woken whenever a task is pushed, so long polls re-check.
     pub(crate) signal: Arc<Notify>,
+    /// When it was last pushed to or polled (µs on the core's clock), for idle eviction.
+    pub(crate) last_active: u64,
 }
 
 impl Queue {
     /// Adds task `seq` with `priority`, due at `due` (µs on the core's clock).
     pub(crate) fn push(&mut self, seq: u64, priority: i32, due: u64, now: u64) {
+        self.last_active = now;
         if due <= now {
             self.ready.insert((Reverse(priority), due, seq));
         } else {
@@ -71,6 +74,24 @@ impl Queue {
     pub(crate) fn pop(&mut self, now: u64) -> Option<u64> {
         self.promote(now);
         self.ready.pop_first().map(|(_, _, seq)| seq)
+    }
+
+    /// The server's release of a postponed task (`peekFirstIds` + `resetOffsetTime`): when no
+    /// task is due, the earliest delayed one becomes due at `now`; returns its sequence and
+    /// priority. When a task is due already, the peeked one is due anyway: nothing changes.
+    pub(crate) fn release_first(&mut self, now: u64) -> Option<(u64, i32)> {
+        self.promote(now);
+        if !self.ready.is_empty() {
+            return None;
+        }
+        let (_, seq, priority) = self.delayed.pop_first()?;
+        self.ready.insert((Reverse(priority), now, seq));
+        Some((seq, priority))
+    }
+
+    /// Whether a long poll is waiting on this queue right now (it holds the signal).
+    pub(crate) fn has_waiters(&self) -> bool {
+        Arc::strong_count(&self.signal) > 1
     }
 
     /// Moves every delayed task that is due by `now` into the ready set.
@@ -132,6 +153,20 @@ mod tests {
         assert!(q.remove(2, 0, 99));
         assert!(!q.remove(2, 0, 99));
         assert_eq!(q.len(), 0);
+    }
+
+    #[test]
+    fn release_makes_the_earliest_delayed_task_due_only_when_none_is_due() {
+        let mut q = Queue::default();
+        q.push(1, 0, 500, 10);
+        q.push(2, 0, 300, 10);
+        assert_eq!(q.release_first(20), Some((2, 0)));
+        assert_eq!(q.pop(20), Some(2));
+        q.push(3, 0, 10, 20);
+        assert_eq!(q.release_first(20), None, "a due task is peeked first");
+        assert_eq!(q.pop(20), Some(3));
+        assert_eq!(q.pop(20), None);
+        assert_eq!(q.next_due(), Some(500));
     }
 
     #[test]

@@ -132,9 +132,15 @@ impl Route {
         }
     }
 
-    /// Whether this is a Conductor API route (under `/api`), subject to auth and faults.
+    /// Whether this is a Conductor API route (under `/api`), subject to faults.
     pub(crate) fn is_api(&self) -> bool {
         !matches!(self.name(), "admin" | "unknown" | "external_payload")
+    }
+
+    /// Whether, with auth on, the route needs a token: every `/api` route but the token
+    /// endpoint itself, and every admin route (which can reset the mock or inject faults).
+    pub(crate) fn needs_token(&self) -> bool {
+        (self.is_api() && *self != Self::Token) || self.name() == "admin"
     }
 }
 
