@@ -7,6 +7,8 @@
 mod admin;
 mod api;
 pub(crate) mod body;
+#[cfg(test)]
+mod props;
 pub(crate) mod router;
 mod workflow;
 
