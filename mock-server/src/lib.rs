@@ -31,6 +31,7 @@
 //! ```
 
 mod auth;
+mod buffers;
 pub mod core;
 mod error;
 mod external;

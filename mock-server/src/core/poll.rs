@@ -102,7 +102,7 @@ impl Core {
         let worker: Option<Arc<str>> = worker_id.map(Arc::from);
         let mut guard = self.lock();
         let state = &mut *guard;
-        let mut json = JsonBatch::with_capacity(0);
+        let mut json = None;
         let mut popped = 0;
         let mut postponed = Vec::new();
         // Response deadlines, inserted once per run of equal deadlines (all of them, unless
@@ -110,12 +110,11 @@ impl Core {
         let mut watch_run: (u64, Vec<u64>) = (0, Vec::new());
         if let Some(queue) = state.queues.get_mut(&key) {
             queue.last_active = now;
-            json = JsonBatch::with_capacity(count.min(queue.len()));
-            while popped < count {
-                let Some(seq) = queue.pop(now) else {
-                    break;
-                };
-                popped += 1;
+            let json = json.insert(JsonBatch::with_capacity(count.min(queue.len())));
+            let mut seqs = Vec::new();
+            queue.pop_many(now, count, &mut seqs);
+            popped = seqs.len();
+            for seq in seqs {
                 let Some(record) = state.live.get_mut(&seq) else {
                     continue; // ended while queued: the server drops such ids too
                 };
@@ -149,6 +148,7 @@ impl Core {
         for seq in postponed {
             state.postpone(&key, seq, now);
         }
+        let json = json.unwrap_or_else(|| JsonBatch::with_capacity(0));
         let handed = json.len() as u64;
         state.in_flight += handed;
         state.ledger.counts.handed_out += handed;

@@ -71,9 +71,29 @@ impl Queue {
     }
 
     /// Takes the next due task, if any.
+    #[cfg(test)]
     pub(crate) fn pop(&mut self, now: u64) -> Option<u64> {
         self.promote(now);
         self.ready.pop_first().map(|(_, _, seq)| seq)
+    }
+
+    /// Takes up to `max` due tasks, in hand-out order, onto `out`.
+    pub(crate) fn pop_many(&mut self, now: u64, max: usize, out: &mut Vec<u64>) {
+        self.promote(now);
+        if max == 0 {
+            return;
+        }
+        let taken = if self.ready.len() <= max {
+            std::mem::take(&mut self.ready)
+        } else {
+            // Split after the first `max` keys: one split instead of `max` removals.
+            let Some(&first_kept) = self.ready.iter().nth(max) else {
+                return;
+            };
+            let kept = self.ready.split_off(&first_kept);
+            std::mem::replace(&mut self.ready, kept)
+        };
+        out.extend(taken.into_iter().map(|(_, _, seq)| seq));
     }
 
     /// The server's release of a postponed task (`peekFirstIds` + `resetOffsetTime`): when no
@@ -138,6 +158,14 @@ mod tests {
         assert_eq!(q.len(), 5);
         let order: Vec<u64> = std::iter::from_fn(|| q.pop(now)).collect();
         assert_eq!(order, vec![3, 4, 2, 1]);
+        for (seq, priority, due) in [(3, 5, 800), (4, 5, 800), (2, 5, 900), (1, 0, 500)] {
+            q.push(seq, priority, due, now);
+        }
+        let mut taken = Vec::new();
+        q.pop_many(now, 3, &mut taken);
+        assert_eq!(taken, vec![3, 4, 2]);
+        q.pop_many(now, 3, &mut taken);
+        assert_eq!(taken, vec![3, 4, 2, 1]);
         assert_eq!(q.next_due(), Some(5_000));
         assert_eq!(q.pop(4_999), None);
         assert_eq!(q.pop(5_000), Some(5));

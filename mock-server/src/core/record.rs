@@ -456,7 +456,7 @@ pub(crate) struct JsonBatch {
 impl JsonBatch {
     /// An empty batch with room for `capacity` tasks.
     pub(crate) fn with_capacity(capacity: usize) -> Self {
-        let mut out = Vec::with_capacity(64 + capacity.min(1024) * 768);
+        let mut out = crate::buffers::take(64 + capacity.min(1024) * 768);
         out.push(b'[');
         Self {
             out,
@@ -516,8 +516,9 @@ impl JsonBatch {
 
     /// The whole JSON array.
     pub(crate) fn into_array(mut self) -> Vec<u8> {
-        self.out.push(b']');
-        self.out
+        let mut out = std::mem::take(&mut self.out);
+        out.push(b']');
+        out
     }
 
     /// The first task's JSON object (the only one for a single poll), if any.
@@ -534,6 +535,12 @@ impl JsonBatch {
             serde_json::Deserializer::from_slice(objects).into_iter::<serde::de::IgnoredAny>();
         values.next()?.ok()?;
         Some(objects.get(..values.byte_offset())?.to_vec())
+    }
+}
+
+impl Drop for JsonBatch {
+    fn drop(&mut self) {
+        crate::buffers::give_back(std::mem::take(&mut self.out));
     }
 }
 
