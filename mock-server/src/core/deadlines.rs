@@ -23,10 +23,19 @@ impl Deadlines {
         self.0.entry(deadline).or_default().push(id);
     }
 
-    /// Watches every id of `ids` until `deadline`.
-    pub(super) fn insert_all(&mut self, deadline: u64, ids: &[u64]) {
-        if !ids.is_empty() {
-            self.0.entry(deadline).or_default().extend_from_slice(ids);
+    /// Watches every id of `ids` until `deadline` (taking the list, so a new deadline keeps
+    /// it as its entry without a copy).
+    pub(super) fn insert_all(&mut self, deadline: u64, ids: Vec<u64>) {
+        if ids.is_empty() {
+            return;
+        }
+        match self.0.entry(deadline) {
+            std::collections::btree_map::Entry::Vacant(entry) => {
+                entry.insert(ids);
+            }
+            std::collections::btree_map::Entry::Occupied(mut entry) => {
+                entry.get_mut().extend_from_slice(&ids);
+            }
         }
     }
 
@@ -128,7 +137,7 @@ mod tests {
     #[test]
     fn ids_sharing_a_deadline_leave_one_by_one_or_together() {
         let mut deadlines = Deadlines::default();
-        deadlines.insert_all(50, &[7, 8, 9, 10]);
+        deadlines.insert_all(50, vec![7, 8, 9, 10]);
         deadlines.insert(50, 3);
         deadlines.remove(50, 8);
         deadlines.remove(50, 99);

@@ -136,15 +136,15 @@ impl Core {
                 }
                 let deadline = record.response_deadline();
                 if deadline != watch_run.0 {
-                    state.deadlines.insert_all(watch_run.0, &watch_run.1);
-                    watch_run.1.clear();
+                    let run = std::mem::take(&mut watch_run.1);
+                    state.deadlines.insert_all(watch_run.0, run);
                     watch_run.0 = deadline;
                 }
                 watch_run.1.push(seq);
                 json.push(seq, record, &self.clock);
             }
         }
-        state.deadlines.insert_all(watch_run.0, &watch_run.1);
+        state.deadlines.insert_all(watch_run.0, watch_run.1);
         for seq in postponed {
             state.postpone(&key, seq, now);
         }
