@@ -114,6 +114,11 @@ impl Core {
             let mut seqs = Vec::new();
             queue.pop_many(now, count, &mut seqs);
             popped = seqs.len();
+            // Every task gets its own reference to the worker id. Taking them all here, in one
+            // tight loop, keeps the atomic increments away from the record writes below: an
+            // atomic waits for pending stores, and stores to records of a large queue miss
+            // the cache.
+            let mut workers: Vec<Option<Arc<str>>> = vec![worker.clone(); seqs.len()];
             for seq in seqs {
                 let Some(record) = state.live.get_mut(&seq) else {
                     continue; // ended while queued: the server drops such ids too
@@ -123,7 +128,7 @@ impl Core {
                     continue;
                 }
                 let watched = timeouts::timeout_deadline(record);
-                record.hand_out(worker.as_ref(), now);
+                record.hand_out(workers.pop().flatten(), now);
                 state.limits.started(record);
                 let watch = timeouts::timeout_deadline(record);
                 if watched != watch {

@@ -253,7 +253,7 @@ impl TaskRecord {
     }
 
     /// Marks the task handed out to `worker_id` at `now`, as a poll does.
-    pub(crate) fn hand_out(&mut self, worker_id: Option<&Arc<str>>, now: u64) {
+    pub(crate) fn hand_out(&mut self, worker_id: Option<Arc<str>>, now: u64) {
         self.status = TaskStatus::InProgress;
         if self.start_time == 0 {
             self.start_time = now;
@@ -262,7 +262,7 @@ impl TaskRecord {
             self.first_start_time = now;
         }
         self.callback_after_seconds = 0;
-        self.worker_id = worker_id.cloned();
+        self.worker_id = worker_id;
         self.poll_count += 1;
         self.update_time = now;
     }
@@ -600,7 +600,7 @@ mod tests {
         let clock = Clock::new();
         let mut fresh = TaskRecord::new(3, spec(None), 1_000, 1_000);
         let mut cases = vec![fresh.clone()];
-        fresh.hand_out(Some(&Arc::from("worker \"1\"")), 5_000);
+        fresh.hand_out(Some(Arc::from("worker \"1\"")), 5_000);
         cases.push(fresh.clone());
         let mut retry = fresh.retry_of(41, 9_000, 9_000, 2);
         retry.reason = Some("it broke: \u{1F525}".into());
