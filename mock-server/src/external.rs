@@ -122,11 +122,7 @@ impl ExternalStore {
     ) -> Result<ExternalEnqueued, ApiError> {
         let request: EnqueueExternal = serde_json::from_slice(body)
             .map_err(|e| ApiError::BadRequest(format!("Invalid admin request: {e}")))?;
-        if request.enqueue.task_type.is_empty() {
-            return Err(ApiError::BadRequest(
-                "taskType must not be empty".to_owned(),
-            ));
-        }
+        request.enqueue.validate()?;
         self.enqueue(core, request.enqueue, request.payload)
     }
 

@@ -27,14 +27,30 @@ pub(crate) fn write_workflow_id(seq: u64, out: &mut Vec<u8>) {
     write_with(WORKFLOW_PREFIX, seq, out);
 }
 
+/// How many bytes a task or workflow id has.
+pub(crate) const ID_LEN: usize = 36;
+
 fn write_with(prefix: &str, seq: u64, out: &mut Vec<u8>) {
+    out.extend_from_slice(prefix.as_bytes());
+    out.extend_from_slice(&hex_digits(seq));
+}
+
+/// The twelve hex digits that end an id.
+fn hex_digits(seq: u64) -> [u8; 12] {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut digits = [0_u8; 12];
     for (i, digit) in digits.iter_mut().enumerate() {
         *digit = HEX[((seq >> ((11 - i) * 4)) & 0xf) as usize];
     }
-    out.extend_from_slice(prefix.as_bytes());
-    out.extend_from_slice(&digits);
+    digits
+}
+
+/// Overwrites the task id that `id` holds (as [`write_task_id`] wrote it) with the id of
+/// `seq`: only the digits differ between task ids.
+pub(crate) fn rewrite_task_id(seq: u64, id: &mut [u8]) {
+    if let Some(digits) = id.get_mut(TASK_PREFIX.len()..ID_LEN) {
+        digits.copy_from_slice(&hex_digits(seq));
+    }
 }
 
 /// The sequence number inside a task id, or `None` when `id` is not one of ours.
@@ -75,6 +91,10 @@ mod tests {
             let mut written = Vec::new();
             write_task_id(seq, &mut written);
             assert_eq!(written, id.as_bytes());
+            let mut rewritten = task_id(7).into_bytes();
+            rewrite_task_id(seq, &mut rewritten);
+            assert_eq!(rewritten, id.as_bytes());
+            assert_eq!(id.len(), ID_LEN);
         }
     }
 

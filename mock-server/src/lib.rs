@@ -31,6 +31,7 @@
 //! ```
 
 mod auth;
+mod buffers;
 pub mod core;
 mod error;
 mod external;
@@ -46,11 +47,13 @@ pub mod wiremock;
 
 pub use auth::Credentials;
 pub use core::{
-    Core, CoreConfig, EnqueueRequest, Enqueued, HandedOut, LedgerSnapshot, QueueKey, UpdateKind,
-    UpdateOutcome,
+    Core, CoreConfig, DEFAULT_IDLE_EVICT, DEFAULT_POSTPONE, EnqueueRequest, Enqueued, HandedOut,
+    LedgerSnapshot, MAX_ENQUEUE_COUNT, QueueKey, UpdateKind, UpdateOutcome,
 };
 pub use error::ApiError;
 pub use external::{ExternalEnqueued, ExternalPayload};
 pub use faults::{FaultAction, FaultRule, Faults, InstalledRule};
-pub use server::{MockServer, MockServerBuilder, StartError};
+pub use server::{
+    DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_CONNECTIONS, MockServer, MockServerBuilder, StartError,
+};
 pub use tls::{TlsError, TlsIdentity};

@@ -8,7 +8,10 @@ use std::net::IpAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use baton_mock::{Credentials, MockServer, TlsIdentity};
+use baton_mock::{
+    Credentials, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_IDLE_EVICT, DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_POSTPONE, MockServer, TlsIdentity,
+};
 use clap::Parser;
 
 /// An in-memory stand-in for the Conductor server's worker API.
@@ -66,6 +69,24 @@ struct Args {
     /// How many ended workflows stay readable before eviction.
     #[arg(long, default_value_t = 10_000)]
     keep_workflows: usize,
+    /// Seconds a task held back by its concurrentExecLimit or rateLimitPerFrequency stays
+    /// postponed (the server's taskExecutionPostponeDuration).
+    #[arg(long, default_value_t = DEFAULT_POSTPONE.as_secs())]
+    postpone_secs: u64,
+    /// Seconds after which an unused task type (empty queues, no push, no poll) is forgotten
+    /// with its poll data and logs.
+    #[arg(long, default_value_t = DEFAULT_IDLE_EVICT.as_secs())]
+    idle_evict_secs: u64,
+    /// Answer an empty batch poll with 204 and no body, as servers before v3.21.20 did.
+    #[arg(long)]
+    empty_batch_204: bool,
+    /// Seconds a client may take to send a request's headers (idle keep-alive connections are
+    /// closed after it too).
+    #[arg(long, default_value_t = DEFAULT_HEADER_READ_TIMEOUT.as_secs())]
+    header_read_timeout_secs: u64,
+    /// Connections served at once; more clients wait in the listen backlog.
+    #[arg(long, default_value_t = DEFAULT_MAX_CONNECTIONS)]
+    max_connections: usize,
 }
 
 fn main() -> ExitCode {
@@ -102,7 +123,12 @@ async fn run(args: Args) -> ExitCode {
         .max_output_bytes(args.max_output_bytes)
         .max_body_bytes(args.max_body_bytes)
         .active_domain_window(Duration::from_millis(args.active_domain_window_ms))
-        .keep_workflows(args.keep_workflows);
+        .keep_workflows(args.keep_workflows)
+        .postpone(Duration::from_secs(args.postpone_secs))
+        .idle_evict(Duration::from_secs(args.idle_evict_secs))
+        .empty_batch_204(args.empty_batch_204)
+        .header_read_timeout(Duration::from_secs(args.header_read_timeout_secs))
+        .max_connections(args.max_connections);
     if let Some(credentials) = args.auth {
         builder = builder.auth(credentials);
     }

@@ -9,7 +9,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::auth::{Auth, Credentials};
-use crate::core::{Core, CoreConfig, EnqueueRequest, Enqueued, LedgerSnapshot};
+use crate::core::{
+    Core, CoreConfig, DEFAULT_IDLE_EVICT, DEFAULT_POSTPONE, EnqueueRequest, Enqueued,
+    LedgerSnapshot,
+};
 use crate::error::ApiError;
 use crate::external::{ExternalEnqueued, ExternalPayload, ExternalStore};
 use crate::faults::{FaultRule, Faults};
@@ -51,7 +54,17 @@ pub struct MockServerBuilder {
     token_ttl: Duration,
     tls: Option<TlsIdentity>,
     long_poll_recheck: Duration,
+    postpone: Duration,
+    idle_evict: Duration,
+    empty_batch_204: bool,
+    header_read_timeout: Duration,
+    max_connections: usize,
 }
+
+/// The default of [`MockServerBuilder::max_connections`].
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+/// The default of [`MockServerBuilder::header_read_timeout`].
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Default for MockServerBuilder {
     fn default() -> Self {
@@ -70,6 +83,11 @@ impl Default for MockServerBuilder {
             token_ttl: Duration::from_secs(3600),
             tls: None,
             long_poll_recheck: Duration::from_millis(100),
+            postpone: DEFAULT_POSTPONE,
+            idle_evict: DEFAULT_IDLE_EVICT,
+            empty_batch_204: false,
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
         }
     }
 }
@@ -165,6 +183,45 @@ impl MockServerBuilder {
         self
     }
 
+    /// How long a task held back by its definition's `concurrentExecLimit` or
+    /// `rateLimitPerFrequency` stays postponed (default 60 s, the server's
+    /// `taskExecutionPostponeDuration`). A terminal update of a concurrency-limited task
+    /// releases the next one of its queue at once regardless.
+    pub fn postpone(mut self, duration: Duration) -> Self {
+        self.postpone = duration;
+        self
+    }
+
+    /// After how long an unused task type is forgotten: a type whose queues are empty and
+    /// that nobody pushed to or polled for this long loses its queues, poll data and the logs
+    /// of its ended tasks (default 1 h).
+    pub fn idle_evict(mut self, after: Duration) -> Self {
+        self.idle_evict = after;
+        self
+    }
+
+    /// Answer an empty batch poll with 204 and no body, as servers before v3.21.20 did
+    /// (default false: 200 with `[]`).
+    pub fn empty_batch_204(mut self, on: bool) -> Self {
+        self.empty_batch_204 = on;
+        self
+    }
+
+    /// How long a client may take to send a request's headers (default 30 s); the connection
+    /// is closed after it. An idle keep-alive connection counts as waiting for headers, so it
+    /// is closed after this long too.
+    pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
+        self.header_read_timeout = timeout;
+        self
+    }
+
+    /// How many connections are served at once (default 10 000); further clients wait in
+    /// the listen backlog until one closes.
+    pub fn max_connections(mut self, count: usize) -> Self {
+        self.max_connections = count;
+        self
+    }
+
     /// Binds and starts serving on the current tokio runtime.
     pub async fn start(self) -> Result<MockServer, StartError> {
         let acceptor = self.tls.as_ref().map(TlsIdentity::acceptor).transpose()?;
@@ -182,6 +239,8 @@ impl MockServerBuilder {
             keep_ended: self.keep_ended,
             active_domain_window: self.active_domain_window,
             keep_workflows: self.keep_workflows,
+            postpone: self.postpone,
+            idle_evict: self.idle_evict,
         }));
         let shutdown = CancellationToken::new();
         let app = Arc::new(App {
@@ -195,6 +254,9 @@ impl MockServerBuilder {
                 update_v2: self.update_v2,
                 max_body_bytes: self.max_body_bytes,
                 recheck: self.long_poll_recheck.max(Duration::from_millis(1)),
+                empty_batch_204: self.empty_batch_204,
+                header_read_timeout: self.header_read_timeout.max(Duration::from_millis(1)),
+                max_connections: self.max_connections.max(1),
             },
             shutdown: shutdown.clone(),
             waiting_polls: Default::default(),

@@ -46,6 +46,10 @@ struct Args {
     /// Worker threads of the load client.
     #[arg(long, default_value_t = 1)]
     client_threads: usize,
+    /// Rounds of the batch phase: each refills the mock's queue (after a reset), polls it
+    /// dry, then drives the bare server for the same time; rates are summed over rounds.
+    #[arg(long, default_value_t = 5)]
+    batch_rounds: u32,
     /// Phases to run, comma-separated: single, batch, update, worker, memory.
     #[arg(long, default_value = "single,batch,update,worker,memory")]
     phases: String,
@@ -204,6 +208,7 @@ async fn send(client: &HttpClient, method: Method, url: &str, body: Bytes) -> Op
 }
 
 /// What one measurement produced.
+#[derive(Debug, Default)]
 struct Rate {
     requests: u64,
     elapsed: Duration,
@@ -212,6 +217,18 @@ struct Rate {
 }
 
 impl Rate {
+    /// Adds the requests, time and CPU of another run of the same kind.
+    fn add(&mut self, other: &Rate) {
+        let first = self.requests == 0 && self.elapsed.is_zero();
+        self.requests += other.requests;
+        self.elapsed += other.elapsed;
+        self.server_cpu = match (first, self.server_cpu, other.server_cpu) {
+            (true, _, cpu) => cpu,
+            (false, Some(a), Some(b)) => Some(a + b),
+            _ => None,
+        };
+    }
+
     fn per_sec(&self) -> f64 {
         self.requests as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
@@ -245,8 +262,31 @@ async fn on_server(pid: u32, run: impl std::future::Future<Output = Rate>) -> Ra
     rate
 }
 
+/// `connections` loops of batch polls (count 100) of `base` for `limit` or until one comes
+/// back empty.
+async fn batch_polls(http: &HttpClient, base: &str, conns: usize, limit: Duration) -> Rate {
+    let url = format!("{base}/tasks/poll/batch/load?count=100&timeout=100&workerid=w");
+    let http = http.clone();
+    measure_for(conns, limit, move |_| {
+        let (http, url) = (http.clone(), url.clone());
+        async move {
+            matches!(send(&http, Method::GET, &url, Bytes::new()).await, Some((200, b)) if b.len() > 2)
+        }
+    })
+    .await
+}
+
 /// Runs `connections` loops of `request(i)` for `secs` or until one returns `false`.
 async fn measure<F, Fut>(connections: usize, secs: u64, request: F) -> Rate
+where
+    F: Fn(u64) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    measure_for(connections, Duration::from_secs(secs), request).await
+}
+
+/// Runs `connections` loops of `request(i)` for `limit` or until one returns `false`.
+async fn measure_for<F, Fut>(connections: usize, limit: Duration, request: F) -> Rate
 where
     F: Fn(u64) -> Fut + Clone + Send + 'static,
     Fut: std::future::Future<Output = bool> + Send,
@@ -267,7 +307,7 @@ where
             }
         }));
     }
-    let deadline = tokio::time::sleep(Duration::from_secs(secs));
+    let deadline = tokio::time::sleep(limit);
     tokio::pin!(deadline);
     let watcher = async {
         while !stop.load(Ordering::Relaxed) {
@@ -350,21 +390,30 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         .await;
         rows.push(("single poll", name, rate));
     }
-    // Batch poll, count 100, on a queue topped up to `tasks` (stops when it runs dry).
+    // Batch poll, count 100: rounds of polling a queue of `tasks` dry (at most `secs`), each
+    // followed by the bare server for the same time, so both see the same machine load.
+    let (mut workflow, mut first_seq) = (workflow, first_seq);
     if phase("batch") {
-        top_up(&http, &admin, args.tasks).await?;
-    }
-    for (name, base) in servers(phase("batch"), &mock_url, &bare_url) {
-        let url = format!("{base}/tasks/poll/batch/load?count=100&timeout=100&workerid=w");
-        let http = http.clone();
-        let rate = on_server(server_pid(name), measure(conns, args.secs, move |_| {
-            let (http, url) = (http.clone(), url.clone());
-            async move {
-                matches!(send(&http, Method::GET, &url, Bytes::new()).await, Some((200, b)) if b.len() > 2)
+        let mut mock_total = Rate::default();
+        let mut bare_total = Rate::default();
+        for round in 0..args.batch_rounds.max(1) {
+            if round > 0 {
+                send(&http, Method::POST, &format!("{admin}/reset"), Bytes::new())
+                    .await
+                    .ok_or("reset failed")?;
+                (workflow, first_seq) = enqueue(&http, &admin, "load", args.tasks).await?;
+            } else {
+                top_up(&http, &admin, args.tasks).await?;
             }
-        }))
-        .await;
-        rows.push(("batch poll (100)", name, rate));
+            let limit = Duration::from_secs(args.secs);
+            let mock_rate = on_server(pid, batch_polls(&http, &mock_url, conns, limit)).await;
+            let window = mock_rate.elapsed;
+            let bare_rate = on_server(bare_pid, batch_polls(&http, &bare_url, conns, window)).await;
+            mock_total.add(&mock_rate);
+            bare_total.add(&bare_rate);
+        }
+        rows.push(("batch poll (100)", "mock", mock_total));
+        rows.push(("batch poll (100)", "bare", bare_total));
     }
     // Update: COMPLETED for handed-out tasks, in order (their ids are consecutive).
     let handed_out = ledger(&http, &admin).await?["handed_out"]

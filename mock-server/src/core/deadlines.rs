@@ -1,7 +1,8 @@
-//! Deadlines the sweeper watches: response timeouts of IN_PROGRESS tasks and workflow timeouts,
-//! each kept as an ordered set of `(deadline µs, id)`, and the sweep ([`Core::sweep`]).
+//! Deadlines the sweeper watches: response timeouts of IN_PROGRESS tasks, task and poll
+//! timeouts (`timeouts`) and workflow timeouts, each kept as an ordered set of
+//! `(deadline µs, id)`, and the sweep ([`Core::sweep`]).
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 
 use baton_model::TaskStatus;
 
@@ -10,37 +11,65 @@ use super::{Core, State};
 use crate::ids;
 
 /// Ids by deadline (µs on the core's clock), earliest first.
+///
+/// Ids sharing a deadline share one entry: the tasks one poll hands out all get the same
+/// response deadline, so a batch poll costs one map insertion, not one per task.
 #[derive(Debug, Default)]
-pub(super) struct Deadlines(BTreeSet<(u64, u64)>);
+pub(super) struct Deadlines(BTreeMap<u64, Vec<u64>>);
 
 impl Deadlines {
     /// Watches `id` until `deadline`.
     pub(super) fn insert(&mut self, deadline: u64, id: u64) {
-        self.0.insert((deadline, id));
+        self.0.entry(deadline).or_default().push(id);
+    }
+
+    /// Watches every id of `ids` until `deadline` (taking the list, so a new deadline keeps
+    /// it as its entry without a copy).
+    pub(super) fn insert_all(&mut self, deadline: u64, ids: Vec<u64>) {
+        if ids.is_empty() {
+            return;
+        }
+        match self.0.entry(deadline) {
+            std::collections::btree_map::Entry::Vacant(entry) => {
+                entry.insert(ids);
+            }
+            std::collections::btree_map::Entry::Occupied(mut entry) => {
+                entry.get_mut().extend_from_slice(&ids);
+            }
+        }
     }
 
     /// Stops watching `id` (registered with `deadline`).
     pub(super) fn remove(&mut self, deadline: u64, id: u64) {
-        self.0.remove(&(deadline, id));
+        if let Some(ids) = self.0.get_mut(&deadline)
+            && let Some(at) = ids.iter().position(|&watched| watched == id)
+        {
+            ids.swap_remove(at);
+            if ids.is_empty() {
+                self.0.remove(&deadline);
+            }
+        }
     }
 
     /// Removes and returns every id whose deadline is at or before `now`, earliest first.
     pub(super) fn pop_due(&mut self, now: u64) -> Vec<u64> {
         let mut due = Vec::new();
-        while let Some(&(deadline, id)) = self.0.first() {
-            if deadline > now {
+        while let Some(entry) = self.0.first_entry() {
+            if *entry.key() > now {
                 break;
             }
-            self.0.pop_first();
-            due.push(id);
+            let mut ids = entry.remove();
+            ids.sort_unstable();
+            due.append(&mut ids);
         }
         due
     }
 }
 
 impl Core {
-    /// Times out every in-progress task past its response deadline, then every workflow past
-    /// its workflow timeout; returns how many tasks and workflows timed out.
+    /// Times out every in-progress task past its response deadline, every open task past its
+    /// task or poll timeout, then every workflow past its workflow timeout; forgets idle task
+    /// types; returns how many tasks and workflows timed out (`ALERT_ONLY` ones not counted).
     pub fn sweep(&self) -> usize {
         let now = self.clock.now();
         let mut state = self.lock();
@@ -48,12 +77,14 @@ impl Core {
         for &seq in &expired {
             state.time_out(seq, now);
         }
+        let task_timeouts = state.sweep_task_timeouts(now);
         let expired_workflows = state.workflow_deadlines.pop_due(now);
         for &id in &expired_workflows {
             state.time_out_workflow(id, now);
         }
         state.evict_workflows();
-        expired.len() + expired_workflows.len()
+        state.evict_idle(now);
+        expired.len() + task_timeouts + expired_workflows.len()
     }
 }
 
@@ -67,7 +98,8 @@ impl State {
             self.live.insert(seq, record);
             return;
         }
-        self.in_flight = self.in_flight.saturating_sub(1);
+        self.unwatch_timeouts(seq, &record);
+        self.left_in_progress(&record);
         record.status = TaskStatus::TimedOut;
         record.reason = Some(
             format!(
@@ -99,6 +131,19 @@ mod tests {
         assert_eq!(deadlines.pop_due(5), Vec::<u64>::new());
         assert_eq!(deadlines.pop_due(30), vec![2, 1]);
         assert_eq!(deadlines.pop_due(100), vec![4]);
+        assert!(deadlines.pop_due(u64::MAX).is_empty());
+    }
+
+    #[test]
+    fn ids_sharing_a_deadline_leave_one_by_one_or_together() {
+        let mut deadlines = Deadlines::default();
+        deadlines.insert_all(50, vec![7, 8, 9, 10]);
+        deadlines.insert(50, 3);
+        deadlines.remove(50, 8);
+        deadlines.remove(50, 99);
+        deadlines.remove(51, 7);
+        assert_eq!(deadlines.pop_due(49), Vec::<u64>::new());
+        assert_eq!(deadlines.pop_due(50), vec![3, 7, 9, 10]);
         assert!(deadlines.pop_due(u64::MAX).is_empty());
     }
 }

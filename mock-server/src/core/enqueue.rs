@@ -8,10 +8,16 @@ use baton_model::{JsonMap, TaskDef};
 use serde::Deserialize;
 
 use super::Core;
+use super::metadata::validate_task_def;
 use super::queue::QueueKey;
 use super::record::{TaskRecord, TaskSpec};
 use super::workflow::WorkflowRecord;
+use crate::error::ApiError;
 use crate::ids;
+
+/// The most tasks one `POST /admin/enqueue` (or `/admin/enqueue-external`) may create; a
+/// larger `count` is answered 400. (A task costs a few hundred bytes while queued.)
+pub const MAX_ENQUEUE_COUNT: u64 = 1_000_000;
 
 /// A bulk enqueue (`POST /admin/enqueue`): `count` tasks of `task_type`.
 #[derive(Debug, Clone, Deserialize)]
@@ -85,6 +91,31 @@ impl EnqueueRequest {
     pub fn task_def(mut self, def: TaskDef) -> Self {
         self.task_def = Some(def);
         self
+    }
+
+    /// Checks the request as the admin API does: a task type, at most [`MAX_ENQUEUE_COUNT`]
+    /// tasks, and a task definition that passes the server's validation (`400` otherwise).
+    pub fn validate(&self) -> Result<(), ApiError> {
+        if self.task_type.is_empty() {
+            return Err(ApiError::BadRequest(
+                "taskType must not be empty".to_owned(),
+            ));
+        }
+        if self.count > MAX_ENQUEUE_COUNT {
+            return Err(ApiError::BadRequest(format!(
+                "count {} is above the maximum of {MAX_ENQUEUE_COUNT} tasks per enqueue",
+                self.count
+            )));
+        }
+        if let Some(def) = &self.task_def {
+            let mut def = def.clone();
+            def.name.clone_from(&self.task_type);
+            let errors = validate_task_def(&def, "enqueue.taskDef");
+            if !errors.is_empty() {
+                return Err(ApiError::Validation(errors));
+            }
+        }
+        Ok(())
     }
 
     /// Sets the start delay (builder style).

@@ -45,8 +45,14 @@ pub struct LedgerSnapshot {
     pub in_progress_updates: u64,
     /// `extendLease` updates applied.
     pub lease_extensions: u64,
-    /// Tasks the response-timeout sweeper moved to TIMED_OUT.
+    /// Tasks the sweeper moved to TIMED_OUT (response, task or poll timeout).
     pub timed_out: u64,
+    /// Task or poll timeouts under `ALERT_ONLY`: only logged, the task goes on.
+    pub timeout_alerts: u64,
+    /// Hand-outs postponed by a concurrency or rate limit (the task stays queued, delayed).
+    pub postponed: u64,
+    /// Postponed tasks made due at once when a concurrency-limited task of their type ended.
+    pub released: u64,
     /// Tasks handed out and not yet updated, right now.
     pub in_flight: u64,
     /// Tasks handed out and never terminally updated nor timed out (= `in_flight` at query time).

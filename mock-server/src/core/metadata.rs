@@ -114,6 +114,23 @@ pub(crate) fn validate_task_def(def: &TaskDef, path: &str) -> Vec<ValidationErro
             def.total_timeout_seconds
         ),
     );
+    // The server reads these three as Java `int`s: a larger number fails to parse there.
+    for (field, value) in [
+        ("retryDelaySeconds", def.retry_delay_seconds),
+        ("maxRetryDelaySeconds", def.max_retry_delay_seconds),
+        ("backoffJitterMs", def.backoff_jitter_ms),
+    ] {
+        if i32::try_from(value).is_err() {
+            errors.push(error(
+                format!("{path}.{field}"),
+                format!(
+                    "TaskDef {field}: {value} is out of range (a 32-bit integer, at most {})",
+                    i32::MAX
+                ),
+                Some(value.into()),
+            ));
+        }
+    }
     if def.name.is_empty() {
         errors.push(error(
             format!("{path}.name"),

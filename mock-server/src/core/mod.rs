@@ -19,6 +19,9 @@
 //! | `metadata` | task and workflow definitions, their validation |
 //! | `retry` | the retry delay (the server's formula, jitter in ms) and bulk-task retries |
 //! | `deadlines` | the sweeper's deadline sets and the sweep |
+//! | `limits` | concurrency and rate limits at poll time, postponement and release |
+//! | `timeouts` | task `timeoutSeconds` / `pollTimeoutSeconds` with the timeout policy |
+//! | `evict` | idle eviction of queues, poll data and logs of unused task types |
 //! | `workflow` | workflow instances and their reads; `workflow/decider.rs`: what follows a task |
 //! | `enqueue` | bulk enqueue into a synthetic workflow |
 //! | `poll` | hand-out, poll data, queue reads, the long polls' signal |
@@ -28,13 +31,16 @@ mod clock;
 mod deadlines;
 mod domains;
 mod enqueue;
+mod evict;
 mod expr;
 mod ledger;
+mod limits;
 mod metadata;
 mod poll;
 mod queue;
 mod record;
 mod retry;
+mod timeouts;
 mod update;
 mod workflow;
 
@@ -43,15 +49,17 @@ use std::hash::Hasher;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use baton_model::{PollData, Task, TaskExecLog, TaskStatus};
+use baton_model::{PollData, Task, TaskStatus};
 
 use crate::error::ApiError;
 use crate::ids;
 use clock::Clock;
 use deadlines::Deadlines;
-pub use enqueue::{EnqueueRequest, Enqueued};
+pub use enqueue::{EnqueueRequest, Enqueued, MAX_ENQUEUE_COUNT};
+use evict::Logs;
 use ledger::Ledger;
 pub use ledger::LedgerSnapshot;
+use limits::Limits;
 use metadata::Metadata;
 pub use poll::HandedOut;
 use queue::Queue;
@@ -60,6 +68,11 @@ pub use record::BULK_WORKFLOW_TYPE;
 use record::TaskRecord;
 pub use update::{UpdateKind, UpdateOutcome};
 use workflow::WorkflowRecord;
+
+/// The default of [`CoreConfig::postpone`]: the server's `taskExecutionPostponeDuration`.
+pub const DEFAULT_POSTPONE: Duration = Duration::from_secs(60);
+/// The default of [`CoreConfig::idle_evict`].
+pub const DEFAULT_IDLE_EVICT: Duration = Duration::from_secs(3600);
 
 /// Settings of a [`Core`].
 #[derive(Debug, Clone)]
@@ -77,6 +90,12 @@ pub struct CoreConfig {
     /// How many ended workflows stay readable through `GET /workflow/{id}` before eviction
     /// (with their tasks).
     pub keep_workflows: usize,
+    /// How long a task held back by a concurrency or rate limit stays postponed (the server's
+    /// `taskExecutionPostponeDuration`, 60 s).
+    pub postpone: Duration,
+    /// After how long without a push or a poll an empty queue of a task type is forgotten,
+    /// with its poll data and the logs of its ended tasks (default 1 h).
+    pub idle_evict: Duration,
 }
 
 impl Default for CoreConfig {
@@ -87,6 +106,8 @@ impl Default for CoreConfig {
             keep_ended: 10_000,
             active_domain_window: Duration::from_secs(10),
             keep_workflows: 10_000,
+            postpone: DEFAULT_POSTPONE,
+            idle_evict: DEFAULT_IDLE_EVICT,
         }
     }
 }
@@ -150,7 +171,8 @@ struct State {
     queues: HashMap<QueueKey, Queue>,
     /// In-progress tasks by response deadline: `(deadline µs, seq)`.
     deadlines: Deadlines,
-    logs: HashMap<String, Vec<TaskExecLog>>,
+    /// Task logs by task id.
+    logs: Logs,
     poll_data: BTreeMap<(String, Option<String>), PollData>,
     ledger: Ledger,
     in_flight: u64,
@@ -169,6 +191,12 @@ struct State {
     evicted_workflows: u64,
     /// The first workflow number since the last reset.
     first_workflow: u64,
+    /// Counters of the concurrency and rate limits.
+    limits: Limits,
+    /// Open tasks by task or poll timeout deadline: `(deadline µs, seq)`.
+    task_timeouts: Deadlines,
+    /// When the last idle-eviction pass ran (µs).
+    last_evict: u64,
 }
 
 impl Core {
@@ -230,10 +258,13 @@ impl Core {
             self.config.clone(),
             self.clock,
         );
-        // Keep the queues' signals so long polls waiting right now stay connected.
+        // Keep the signals of queues a long poll waits on right now, so it stays connected;
+        // every other queue is forgotten.
         for (key, mut queue) in std::mem::take(&mut state.queues) {
-            queue.clear();
-            fresh.queues.insert(key, queue);
+            if queue.has_waiters() {
+                queue.clear();
+                fresh.queues.insert(key, queue);
+            }
         }
         *state = fresh;
     }
@@ -261,7 +292,7 @@ impl State {
             workflows: HashMap::new(),
             queues: HashMap::new(),
             deadlines: Deadlines::default(),
-            logs: HashMap::new(),
+            logs: Logs::default(),
             poll_data: BTreeMap::new(),
             ledger: Ledger::new(next_seq),
             in_flight: 0,
@@ -274,6 +305,9 @@ impl State {
             ended_workflows: VecDeque::new(),
             evicted_workflows: 0,
             first_workflow: next_workflow,
+            limits: Limits::default(),
+            task_timeouts: Deadlines::default(),
+            last_evict: 0,
         }
     }
 
@@ -286,6 +320,7 @@ impl State {
             .entry(record.spec.key.clone())
             .or_default()
             .push(seq, record.spec.priority, record.due, now);
+        self.watch_timeouts(seq, &record);
         self.live.insert(seq, record);
         seq
     }
@@ -297,12 +332,14 @@ impl State {
         }
     }
 
-    /// Takes `seq` out of its queue or the sweeper's watch, whichever holds it.
+    /// Takes `seq` out of its queue or the sweeper's watch, whichever holds it, and out of the
+    /// task-timeout watch.
     fn leave_current_place(&mut self, seq: u64, record: &TaskRecord) {
+        self.unwatch_timeouts(seq, record);
         match record.status {
             TaskStatus::InProgress => {
                 self.deadlines.remove(record.response_deadline(), seq);
-                self.in_flight = self.in_flight.saturating_sub(1);
+                self.left_in_progress(record);
             }
             _ => {
                 if let Some(queue) = self.queues.get_mut(&record.spec.key) {
@@ -310,6 +347,13 @@ impl State {
                 }
             }
         }
+    }
+
+    /// Bookkeeping for a task that leaves IN_PROGRESS (its response deadline is handled by
+    /// the caller).
+    fn left_in_progress(&mut self, record: &TaskRecord) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        self.limits.stopped(record);
     }
 
     /// Keeps an ended bulk task readable, evicting the oldest beyond `keep_ended`.

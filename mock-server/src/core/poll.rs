@@ -10,63 +10,65 @@ use baton_model::{PollData, Task};
 use tokio::sync::Notify;
 
 use super::Core;
-use super::clock::Clock;
 use super::queue::{Queue, QueueKey};
-use super::record::{JsonMemo, TaskRecord};
+use super::record::JsonBatch;
+use super::timeouts;
 
-/// Tasks just handed out by a poll: copies of their records at hand-out time, rendered on
-/// demand outside the core's lock.
+/// Tasks just handed out by a poll, rendered as JSON while they were handed out (under the
+/// core's lock, so no record is copied out of the core).
 #[derive(Debug)]
 pub struct HandedOut {
-    items: Vec<(u64, TaskRecord)>,
-    clock: Clock,
+    json: JsonBatch,
+    /// Task ids taken off the queue, handed out or not (postponed by a limit, or dropped).
+    popped: usize,
 }
 
 impl HandedOut {
     /// How many tasks.
     pub fn len(&self) -> usize {
-        self.items.len()
+        self.json.len()
     }
 
     /// Whether no task was handed out.
     pub fn is_empty(&self) -> bool {
-        self.items.is_empty()
+        self.json.len() == 0
+    }
+
+    /// How many task ids the polls took off the queue: the tasks handed out plus those a
+    /// concurrency or rate limit postponed. A poll of `count` pops at most `count` ids, as
+    /// the server's queue pop does.
+    pub fn popped(&self) -> usize {
+        self.popped
     }
 
     /// Adds the tasks of a later poll.
-    pub fn append(&mut self, mut other: HandedOut) {
-        self.items.append(&mut other.items);
+    pub fn append(&mut self, other: HandedOut) {
+        self.json.append(other.json);
+        self.popped += other.popped;
     }
 
-    /// The tasks as wire values.
+    /// The tasks as wire values (read back from their JSON).
     pub fn to_tasks(&self) -> Vec<Task> {
-        self.items
-            .iter()
-            .map(|(seq, record)| record.to_task(*seq, &self.clock))
-            .collect()
+        serde_json::from_slice(&self.to_json_array()).unwrap_or_else(|e| {
+            // The JSON is the mock's own rendering of Task: this is a bug, not bad input.
+            tracing::error!(error = %e, "a hand-out's JSON does not read back as tasks");
+            Vec::new()
+        })
     }
 
-    /// The tasks as a JSON array, byte for byte what serializing [`HandedOut::to_tasks`] gives.
+    /// The tasks as a JSON array, byte for byte what serializing their [`Task`]s gives.
     pub fn to_json_array(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(64 + self.items.len() * 768);
-        out.push(b'[');
-        let mut memo = JsonMemo::default();
-        for (i, (seq, record)) in self.items.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            record.write_json(*seq, &self.clock, &mut memo, &mut out);
-        }
-        out.push(b']');
-        out
+        self.json.clone_array()
+    }
+
+    /// [`HandedOut::to_json_array`] without a copy.
+    pub fn into_json_array(self) -> Vec<u8> {
+        self.json.into_array()
     }
 
     /// The first task as a JSON object, if there is one.
     pub fn first_json(&self) -> Option<Vec<u8>> {
-        let (seq, record) = self.items.first()?;
-        let mut out = Vec::with_capacity(768);
-        record.write_json(*seq, &self.clock, &mut JsonMemo::default(), &mut out);
-        Some(out)
+        self.json.first()
     }
 }
 
@@ -85,7 +87,9 @@ impl Core {
     }
 
     /// Like [`Core::poll`], but returns the hand-outs unrendered, to be written as JSON
-    /// without building [`Task`] values (what the HTTP layer does).
+    /// without building [`Task`] values (what the HTTP layer does). It pops at most `count`
+    /// ids: one held back by its definition's concurrency or rate limit is postponed (queued
+    /// again, due after [`super::CoreConfig::postpone`]) and not handed out.
     pub fn poll_handed(
         &self,
         task_type: &str,
@@ -98,29 +102,63 @@ impl Core {
         let worker: Option<Arc<str>> = worker_id.map(Arc::from);
         let mut guard = self.lock();
         let state = &mut *guard;
-        let mut items = Vec::new();
+        let mut json = None;
+        let mut popped = 0;
+        let mut postponed = Vec::new();
+        // Response deadlines, inserted once per run of equal deadlines (all of them, unless
+        // the queue mixes definitions with different response timeouts).
+        let mut watch_run: (u64, Vec<u64>) = (0, Vec::new());
         if let Some(queue) = state.queues.get_mut(&key) {
-            items.reserve(count.min(queue.len()));
-            while items.len() < count {
-                let Some(seq) = queue.pop(now) else {
-                    break;
-                };
+            queue.last_active = now;
+            let json = json.insert(JsonBatch::with_capacity(count.min(queue.len())));
+            let mut seqs = Vec::new();
+            queue.pop_many(now, count, &mut seqs);
+            popped = seqs.len();
+            // Every task gets its own reference to the worker id. Taking them all here, in one
+            // tight loop, keeps the atomic increments away from the record writes below: an
+            // atomic waits for pending stores, and stores to records of a large queue miss
+            // the cache.
+            let mut workers: Vec<Option<Arc<str>>> = vec![worker.clone(); seqs.len()];
+            for seq in seqs {
                 let Some(record) = state.live.get_mut(&seq) else {
                     continue; // ended while queued: the server drops such ids too
                 };
-                record.hand_out(worker.as_ref(), now);
-                state.deadlines.insert(record.response_deadline(), seq);
-                items.push((seq, record.clone()));
+                if !state.limits.admit(&key.task_type, &record.spec.def, now) {
+                    postponed.push(seq);
+                    continue;
+                }
+                let watched = timeouts::timeout_deadline(record);
+                record.hand_out(workers.pop().flatten(), now);
+                state.limits.started(record);
+                let watch = timeouts::timeout_deadline(record);
+                if watched != watch {
+                    if let Some(deadline) = watched {
+                        state.task_timeouts.remove(deadline, seq);
+                    }
+                    if let Some(deadline) = watch {
+                        state.task_timeouts.insert(deadline, seq);
+                    }
+                }
+                let deadline = record.response_deadline();
+                if deadline != watch_run.0 {
+                    let run = std::mem::take(&mut watch_run.1);
+                    state.deadlines.insert_all(watch_run.0, run);
+                    watch_run.0 = deadline;
+                }
+                watch_run.1.push(seq);
+                json.push(seq, record, &self.clock);
             }
         }
-        let handed = items.len() as u64;
+        state.deadlines.insert_all(watch_run.0, watch_run.1);
+        for seq in postponed {
+            state.postpone(&key, seq, now);
+        }
+        let json = json.unwrap_or_else(|| JsonBatch::with_capacity(0));
+        let handed = json.len() as u64;
         state.in_flight += handed;
         state.ledger.counts.handed_out += handed;
         drop(guard);
-        HandedOut {
-            items,
-            clock: self.clock,
-        }
+        HandedOut { json, popped }
     }
 
     /// Records that a poll of `domain:task_type` by `worker_id` has just returned.
@@ -177,5 +215,48 @@ impl Core {
         let now = self.clock.now();
         let due = self.lock().queues.get(key)?.next_due()?;
         Some(Duration::from_micros(due.saturating_sub(now)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use baton_model::{JsonMap, TaskDef, TaskResult};
+
+    use crate::core::{Core, CoreConfig, EnqueueRequest};
+
+    #[test]
+    fn a_batch_renders_byte_for_byte_as_serde_whatever_its_mix() {
+        let core = Core::new(CoreConfig::default());
+        let input = JsonMap::from_iter([("n".to_owned(), serde_json::json!([1, "two"]))]);
+        core.enqueue(EnqueueRequest::new("t", 3).input(input));
+        core.enqueue(EnqueueRequest::new("t", 2).priority(-1));
+        let mut def = TaskDef::new("t");
+        def.retry_delay_seconds = 0;
+        core.enqueue(EnqueueRequest::new("t", 2).priority(-2).task_def(def));
+        // Two tasks come back: one retried (a retried-from id), one re-queued with output.
+        let first = core.poll("t", None, Some("w"), 7);
+        assert_eq!(first.len(), 7);
+        assert!(core.update(TaskResult::failed(&first[5], "no")).is_ok());
+        let requeued = TaskResult::in_progress(&first[6], 0).with_output("half", true);
+        assert!(core.update(requeued).is_ok());
+        for task in &first[..5] {
+            assert!(core.update(TaskResult::in_progress(task, 0)).is_ok());
+        }
+        let handed = core.poll_handed("t", None, Some("w2"), 10);
+        assert_eq!(handed.len(), 7);
+        let ids: Vec<String> = handed.to_tasks().into_iter().map(|t| t.task_id).collect();
+        // What each task reads as right after the poll, serialized by serde.
+        let tasks: Vec<_> = ids.iter().map(|id| core.task(id).unwrap()).collect();
+        let expected = serde_json::to_vec(&tasks).unwrap();
+        assert_eq!(
+            String::from_utf8(handed.to_json_array()).unwrap(),
+            String::from_utf8(expected).unwrap()
+        );
+        let first = serde_json::to_vec(&tasks[0]).unwrap();
+        assert_eq!(handed.first_json(), Some(first));
+        let mut unique = ids.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), 7, "{ids:?}");
     }
 }

@@ -49,11 +49,14 @@ pub(crate) struct Queue {
     delayed: BTreeSet<(u64, u64, i32)>,
     /// Woken whenever a task is pushed, so long polls re-check.
     pub(crate) signal: Arc<Notify>,
+    /// When it was last pushed to or polled (µs on the core's clock), for idle eviction.
+    pub(crate) last_active: u64,
 }
 
 impl Queue {
     /// Adds task `seq` with `priority`, due at `due` (µs on the core's clock).
     pub(crate) fn push(&mut self, seq: u64, priority: i32, due: u64, now: u64) {
+        self.last_active = now;
         if due <= now {
             self.ready.insert((Reverse(priority), due, seq));
         } else {
@@ -68,9 +71,47 @@ impl Queue {
     }
 
     /// Takes the next due task, if any.
+    #[cfg(test)]
     pub(crate) fn pop(&mut self, now: u64) -> Option<u64> {
         self.promote(now);
         self.ready.pop_first().map(|(_, _, seq)| seq)
+    }
+
+    /// Takes up to `max` due tasks, in hand-out order, onto `out`.
+    pub(crate) fn pop_many(&mut self, now: u64, max: usize, out: &mut Vec<u64>) {
+        self.promote(now);
+        if max == 0 {
+            return;
+        }
+        let taken = if self.ready.len() <= max {
+            std::mem::take(&mut self.ready)
+        } else {
+            // Split after the first `max` keys: one split instead of `max` removals.
+            let Some(&first_kept) = self.ready.iter().nth(max) else {
+                return;
+            };
+            let kept = self.ready.split_off(&first_kept);
+            std::mem::replace(&mut self.ready, kept)
+        };
+        out.extend(taken.into_iter().map(|(_, _, seq)| seq));
+    }
+
+    /// The server's release of a postponed task (`peekFirstIds` + `resetOffsetTime`): when no
+    /// task is due, the earliest delayed one becomes due at `now`; returns its sequence and
+    /// priority. When a task is due already, the peeked one is due anyway: nothing changes.
+    pub(crate) fn release_first(&mut self, now: u64) -> Option<(u64, i32)> {
+        self.promote(now);
+        if !self.ready.is_empty() {
+            return None;
+        }
+        let (_, seq, priority) = self.delayed.pop_first()?;
+        self.ready.insert((Reverse(priority), now, seq));
+        Some((seq, priority))
+    }
+
+    /// Whether a long poll is waiting on this queue right now (it holds the signal).
+    pub(crate) fn has_waiters(&self) -> bool {
+        Arc::strong_count(&self.signal) > 1
     }
 
     /// Moves every delayed task that is due by `now` into the ready set.
@@ -117,6 +158,14 @@ mod tests {
         assert_eq!(q.len(), 5);
         let order: Vec<u64> = std::iter::from_fn(|| q.pop(now)).collect();
         assert_eq!(order, vec![3, 4, 2, 1]);
+        for (seq, priority, due) in [(3, 5, 800), (4, 5, 800), (2, 5, 900), (1, 0, 500)] {
+            q.push(seq, priority, due, now);
+        }
+        let mut taken = Vec::new();
+        q.pop_many(now, 3, &mut taken);
+        assert_eq!(taken, vec![3, 4, 2]);
+        q.pop_many(now, 3, &mut taken);
+        assert_eq!(taken, vec![3, 4, 2, 1]);
         assert_eq!(q.next_due(), Some(5_000));
         assert_eq!(q.pop(4_999), None);
         assert_eq!(q.pop(5_000), Some(5));
@@ -132,6 +181,20 @@ mod tests {
         assert!(q.remove(2, 0, 99));
         assert!(!q.remove(2, 0, 99));
         assert_eq!(q.len(), 0);
+    }
+
+    #[test]
+    fn release_makes_the_earliest_delayed_task_due_only_when_none_is_due() {
+        let mut q = Queue::default();
+        q.push(1, 0, 500, 10);
+        q.push(2, 0, 300, 10);
+        assert_eq!(q.release_first(20), Some((2, 0)));
+        assert_eq!(q.pop(20), Some(2));
+        q.push(3, 0, 10, 20);
+        assert_eq!(q.release_first(20), None, "a due task is peeked first");
+        assert_eq!(q.pop(20), Some(3));
+        assert_eq!(q.pop(20), None);
+        assert_eq!(q.next_due(), Some(500));
     }
 
     #[test]

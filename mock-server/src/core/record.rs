@@ -26,16 +26,85 @@ pub(crate) struct TaskSpec {
     pub(crate) def: TaskDef,
     /// Queue priority (and `workflowPriority`).
     pub(crate) priority: i32,
-    /// `input` serialized once, for the JSON writer.
-    input_json: Box<[u8]>,
-    /// The task type as a JSON string (quoted and escaped).
-    task_type_json: Box<[u8]>,
     /// What a workflow task knows beyond a bulk task; `None` for bulk tasks.
     pub(crate) workflow_task: Option<WorkflowTaskInfo>,
-    /// `referenceTaskName` as a JSON string.
-    ref_json: Box<[u8]>,
-    /// `workflowType` as a JSON string.
-    workflow_type_json: Box<[u8]>,
+    /// The unchanging parts of the task's JSON, rendered once.
+    json: JsonTemplate,
+}
+
+/// The JSON of a task of one [`TaskSpec`], rendered once when the spec is made: every run of
+/// fields that is the same for all its tasks, as bytes, between the per-task values the
+/// writer splices in ([`TaskRecord::write_json`]).
+#[derive(Debug)]
+struct JsonTemplate {
+    /// `{"taskType":…,"status":"`
+    head: Box<[u8]>,
+    /// `","inputData":…,"referenceTaskName":…,"retryCount":`
+    after_status: Box<[u8]>,
+    /// `,"seq":…[,"correlationId":…],"pollCount":`
+    after_retry_count: Box<[u8]>,
+    /// `,"taskDefName":…,"scheduledTime":`
+    after_poll_count: Box<[u8]>,
+    /// `,"callbackFromWorker":true,"responseTimeoutSeconds":…,"workflowInstanceId":"`
+    after_executed: Box<[u8]>,
+    /// `","workflowType":…,"taskId":"`
+    after_workflow_id: Box<[u8]>,
+    /// `[,"domain":…],"rateLimitPerFrequency":0,…,"firstStartTime":`
+    after_output: Box<[u8]>,
+}
+
+impl JsonTemplate {
+    /// The template of tasks of `key` with `input`, `def`, `priority` and `workflow_task`.
+    fn new(
+        key: &QueueKey,
+        input: &JsonMap,
+        def: &TaskDef,
+        priority: i32,
+        workflow_task: Option<&WorkflowTaskInfo>,
+    ) -> Self {
+        let task_type = to_json(&key.task_type);
+        let reference =
+            workflow_task.map_or_else(|| task_type.clone(), |info| to_json(&info.reference));
+        let workflow_type =
+            to_json(workflow_task.map_or(BULK_WORKFLOW_TYPE, |info| &info.workflow_type));
+        // Serializing a JSON map into memory cannot fail.
+        let input = serde_json::to_vec(input).unwrap_or_else(|_| b"{}".to_vec());
+        let cat = |parts: &[&[u8]]| -> Box<[u8]> { parts.concat().into() };
+        let seq = workflow_task.map_or(1, |info| info.seq).to_string();
+        let correlation = workflow_task
+            .and_then(|info| info.correlation_id.as_deref())
+            .map(|id| [&b",\"correlationId\":"[..], &to_json(id)].concat())
+            .unwrap_or_default();
+        let domain = key
+            .domain
+            .as_deref()
+            .map(|domain| [&b",\"domain\":"[..], &to_json(domain)].concat())
+            .unwrap_or_default();
+        Self {
+            head: cat(&[b"{\"taskType\":", &task_type, b",\"status\":\""]),
+            after_status: cat(&[
+                b"\",\"inputData\":",
+                &input,
+                b",\"referenceTaskName\":",
+                &reference,
+                b",\"retryCount\":",
+            ]),
+            after_retry_count: cat(&[b",\"seq\":", seq.as_bytes(), &correlation, b",\"pollCount\":"]),
+            after_poll_count: cat(&[b",\"taskDefName\":", &task_type, b",\"scheduledTime\":"]),
+            after_executed: cat(&[
+                b",\"callbackFromWorker\":true,\"responseTimeoutSeconds\":",
+                def.response_timeout_seconds.to_string().as_bytes(),
+                b",\"workflowInstanceId\":\"",
+            ]),
+            after_workflow_id: cat(&[b"\",\"workflowType\":", &workflow_type, b",\"taskId\":\""]),
+            after_output: cat(&[
+                &domain,
+                b",\"rateLimitPerFrequency\":0,\"rateLimitFrequencyInSeconds\":0,\"workflowPriority\":",
+                priority.to_string().as_bytes(),
+                b",\"iteration\":0,\"subworkflowChanged\":false,\"firstStartTime\":",
+            ]),
+        }
+    }
 }
 
 /// The workflow side of a task scheduled by a real workflow.
@@ -58,20 +127,24 @@ pub(crate) struct WorkflowTaskInfo {
 impl TaskSpec {
     /// Settings for tasks of `key` with `input`, `def` and `priority`.
     pub(crate) fn new(key: QueueKey, input: JsonMap, def: TaskDef, priority: i32) -> Self {
-        // Serializing a JSON map or a string into memory cannot fail.
-        let input_json = serde_json::to_vec(&input).unwrap_or_else(|_| b"{}".to_vec());
-        let task_type_json =
-            serde_json::to_vec(&key.task_type).unwrap_or_else(|_| b"\"\"".to_vec());
+        Self::build(key, input, def, priority, None)
+    }
+
+    fn build(
+        key: QueueKey,
+        input: JsonMap,
+        def: TaskDef,
+        priority: i32,
+        workflow_task: Option<WorkflowTaskInfo>,
+    ) -> Self {
+        let json = JsonTemplate::new(&key, &input, &def, priority, workflow_task.as_ref());
         Self {
             key,
             input: Arc::new(input),
             def,
             priority,
-            input_json: input_json.into(),
-            ref_json: task_type_json.clone().into(),
-            task_type_json: task_type_json.into(),
-            workflow_task: None,
-            workflow_type_json: to_json(BULK_WORKFLOW_TYPE),
+            workflow_task,
+            json,
         }
     }
 
@@ -83,11 +156,7 @@ impl TaskSpec {
         priority: i32,
         info: WorkflowTaskInfo,
     ) -> Self {
-        let mut spec = Self::new(key, input, def, priority);
-        spec.ref_json = to_json(&info.reference);
-        spec.workflow_type_json = to_json(&info.workflow_type);
-        spec.workflow_task = Some(info);
-        spec
+        Self::build(key, input, def, priority, Some(info))
     }
 
     /// `referenceTaskName`.
@@ -115,11 +184,9 @@ impl TaskSpec {
 }
 
 /// `value` as a JSON string.
-fn to_json(value: &str) -> Box<[u8]> {
+fn to_json(value: &str) -> Vec<u8> {
     // Serializing a string into memory cannot fail.
-    serde_json::to_vec(value)
-        .unwrap_or_else(|_| b"\"\"".to_vec())
-        .into()
+    serde_json::to_vec(value).unwrap_or_else(|_| b"\"\"".to_vec())
 }
 
 /// One task attempt. Times are microseconds on the core's clock; 0 means "not yet".
@@ -186,7 +253,7 @@ impl TaskRecord {
     }
 
     /// Marks the task handed out to `worker_id` at `now`, as a poll does.
-    pub(crate) fn hand_out(&mut self, worker_id: Option<&Arc<str>>, now: u64) {
+    pub(crate) fn hand_out(&mut self, worker_id: Option<Arc<str>>, now: u64) {
         self.status = TaskStatus::InProgress;
         if self.start_time == 0 {
             self.start_time = now;
@@ -195,7 +262,7 @@ impl TaskRecord {
             self.first_start_time = now;
         }
         self.callback_after_seconds = 0;
-        self.worker_id = worker_id.cloned();
+        self.worker_id = worker_id;
         self.poll_count += 1;
         self.update_time = now;
     }
@@ -258,47 +325,34 @@ impl TaskRecord {
     }
 
     /// Writes the wire form of this record as JSON, byte for byte what serializing
-    /// [`TaskRecord::to_task`] gives, without building the [`Task`] (no copies of the input).
+    /// [`TaskRecord::to_task`] gives, without building the [`Task`]: the spec's template with
+    /// this record's values spliced in. Returns where in `out` the task id starts.
     pub(crate) fn write_json(
         &self,
         seq: u64,
         clock: &Clock,
         memo: &mut JsonMemo,
         out: &mut Vec<u8>,
-    ) {
+    ) -> usize {
         let ms = |micros: u64| clock.epoch_ms_or_zero(micros);
-        let spec = &self.spec;
-        let int = |out: &mut Vec<u8>, key: &str, value: i64| {
-            out.extend_from_slice(key.as_bytes());
-            // Writing a number into a Vec cannot fail.
-            let _ = serde_json::to_writer(&mut *out, &value);
+        let json = &self.spec.json;
+        let mut digits = itoa::Buffer::new();
+        let mut int = |out: &mut Vec<u8>, value: i64| {
+            out.extend_from_slice(digits.format(value).as_bytes());
         };
-        let string = |out: &mut Vec<u8>, key: &str, value: &str| {
-            out.extend_from_slice(key.as_bytes());
+        let string = |out: &mut Vec<u8>, key: &[u8], value: &str| {
+            out.extend_from_slice(key);
             // Writing a string into a Vec cannot fail.
             let _ = serde_json::to_writer(&mut *out, value);
         };
-        let flag = |out: &mut Vec<u8>, key: &str, value: bool| {
-            out.extend_from_slice(key.as_bytes());
-            out.extend_from_slice(if value { b"true" } else { b"false" });
-        };
-        out.extend_from_slice(b"{\"taskType\":");
-        out.extend_from_slice(&spec.task_type_json);
-        out.extend_from_slice(b",\"status\":\"");
+        let flag = |value: bool| -> &'static [u8] { if value { b"true" } else { b"false" } };
+        out.extend_from_slice(&json.head);
         out.extend_from_slice(self.status.as_str().as_bytes());
-        out.extend_from_slice(b"\",\"inputData\":");
-        out.extend_from_slice(&spec.input_json);
-        out.extend_from_slice(b",\"referenceTaskName\":");
-        out.extend_from_slice(&spec.ref_json);
-        int(out, ",\"retryCount\":", i64::from(self.retry_count));
-        int(out, ",\"seq\":", i64::from(spec.seq()));
-        if let Some(correlation_id) = spec.correlation_id() {
-            string(out, ",\"correlationId\":", correlation_id);
-        }
-        int(out, ",\"pollCount\":", i64::from(self.poll_count));
-        out.extend_from_slice(b",\"taskDefName\":");
-        out.extend_from_slice(&spec.task_type_json);
-        out.extend_from_slice(b",\"scheduledTime\":");
+        out.extend_from_slice(&json.after_status);
+        int(out, i64::from(self.retry_count));
+        out.extend_from_slice(&json.after_retry_count);
+        int(out, i64::from(self.poll_count));
+        out.extend_from_slice(&json.after_poll_count);
         memo.int(0, ms(self.scheduled), out);
         out.extend_from_slice(b",\"startTime\":");
         memo.int(1, ms(self.start_time), out);
@@ -306,39 +360,28 @@ impl TaskRecord {
         memo.int(2, ms(self.end_time), out);
         out.extend_from_slice(b",\"updateTime\":");
         memo.int(3, ms(self.update_time), out);
-        int(
-            out,
-            ",\"startDelayInSeconds\":",
-            i64::from(self.start_delay_seconds),
-        );
+        out.extend_from_slice(b",\"startDelayInSeconds\":");
+        int(out, i64::from(self.start_delay_seconds));
         if let Some(retried_from) = self.retried_from {
             out.extend_from_slice(b",\"retriedTaskId\":\"");
             ids::write_task_id(retried_from, out);
             out.push(b'"');
         }
-        flag(out, ",\"retried\":", self.retried);
-        flag(out, ",\"executed\":", self.status == TaskStatus::Completed);
-        out.extend_from_slice(b",\"callbackFromWorker\":true");
-        int(
-            out,
-            ",\"responseTimeoutSeconds\":",
-            spec.def.response_timeout_seconds,
-        );
-        out.extend_from_slice(b",\"workflowInstanceId\":\"");
+        out.extend_from_slice(b",\"retried\":");
+        out.extend_from_slice(flag(self.retried));
+        out.extend_from_slice(b",\"executed\":");
+        out.extend_from_slice(flag(self.status == TaskStatus::Completed));
+        out.extend_from_slice(&json.after_executed);
         ids::write_workflow_id(self.workflow, out);
-        out.extend_from_slice(b"\",\"workflowType\":");
-        out.extend_from_slice(&spec.workflow_type_json);
-        out.extend_from_slice(b",\"taskId\":\"");
+        out.extend_from_slice(&json.after_workflow_id);
+        let task_id_at = out.len();
         ids::write_task_id(seq, out);
         out.push(b'"');
         if let Some(reason) = &self.reason {
-            string(out, ",\"reasonForIncompletion\":", reason);
+            string(out, b",\"reasonForIncompletion\":", reason);
         }
-        int(
-            out,
-            ",\"callbackAfterSeconds\":",
-            self.callback_after_seconds,
-        );
+        out.extend_from_slice(b",\"callbackAfterSeconds\":");
+        int(out, self.callback_after_seconds);
         if let Some(worker) = &self.worker_id {
             out.extend_from_slice(b",\"workerId\":");
             memo.worker(worker, out);
@@ -351,23 +394,153 @@ impl TaskRecord {
             }
             None => out.extend_from_slice(b"{}"),
         }
-        if let Some(domain) = &spec.key.domain {
-            string(out, ",\"domain\":", domain);
-        }
-        out.extend_from_slice(b",\"rateLimitPerFrequency\":0,\"rateLimitFrequencyInSeconds\":0");
-        int(out, ",\"workflowPriority\":", i64::from(spec.priority));
-        out.extend_from_slice(b",\"iteration\":0,\"subworkflowChanged\":false");
-        out.extend_from_slice(b",\"firstStartTime\":");
+        out.extend_from_slice(&json.after_output);
         memo.int(4, ms(self.first_start_time), out);
-        out.extend_from_slice(b",\"loopOverTask\":false");
         let wait = if self.start_time != 0 {
             ms(self.start_time) - ms(self.scheduled)
         } else {
             0
         };
-        out.extend_from_slice(b",\"queueWaitTime\":");
+        out.extend_from_slice(b",\"loopOverTask\":false,\"queueWaitTime\":");
         memo.int(5, wait, out);
         out.push(b'}');
+        task_id_at
+    }
+
+    /// Whether this record's JSON equals `other`'s but for the task id: same spec, workflow
+    /// and values, no retried-from id, output or reason. The tasks one poll hands out usually
+    /// are, so the writer copies the first one's JSON and rewrites the id.
+    pub(crate) fn renders_like(&self, other: &TaskRecord) -> bool {
+        Arc::ptr_eq(&self.spec, &other.spec)
+            && self.workflow == other.workflow
+            && self.status == other.status
+            && self.retry_count == other.retry_count
+            && self.poll_count == other.poll_count
+            && self.start_delay_seconds == other.start_delay_seconds
+            && self.retried == other.retried
+            && self.callback_after_seconds == other.callback_after_seconds
+            && (self.scheduled, self.start_time, self.end_time)
+                == (other.scheduled, other.start_time, other.end_time)
+            && (self.update_time, self.first_start_time)
+                == (other.update_time, other.first_start_time)
+            && match (&self.worker_id, &other.worker_id) {
+                (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                (None, None) => true,
+                _ => false,
+            }
+            && self.retried_from.is_none()
+            && other.retried_from.is_none()
+            && self.reason.is_none()
+            && other.reason.is_none()
+            && self.output.is_none()
+            && other.output.is_none()
+    }
+}
+
+/// The JSON array of one poll answer, written task by task as they are handed out.
+///
+/// A task that renders like the last one written in full but for its id (the usual case
+/// within one poll: same enqueue, same hand-out time) is a copy of that one's bytes with the
+/// id rewritten, so a batch of 100 costs about one rendering and 99 copies.
+#[derive(Debug)]
+pub(crate) struct JsonBatch {
+    /// `[` and the tasks so far, comma-separated (no closing bracket).
+    out: Vec<u8>,
+    /// How many tasks.
+    len: usize,
+    memo: JsonMemo,
+    /// The last task written in full: its record, where its JSON lies, where its id starts.
+    model: Option<(TaskRecord, std::ops::Range<usize>, usize)>,
+}
+
+impl JsonBatch {
+    /// An empty batch with room for `capacity` tasks.
+    pub(crate) fn with_capacity(capacity: usize) -> Self {
+        let mut out = crate::buffers::take(64 + capacity.min(1024) * 768);
+        out.push(b'[');
+        Self {
+            out,
+            len: 0,
+            memo: JsonMemo::default(),
+            model: None,
+        }
+    }
+
+    /// Appends the task `record` (sequence `seq`).
+    pub(crate) fn push(&mut self, seq: u64, record: &TaskRecord, clock: &Clock) {
+        if self.len > 0 {
+            self.out.push(b',');
+        }
+        self.len += 1;
+        let start = self.out.len();
+        if let Some((like, range, id_at)) = &self.model
+            && record.renders_like(like)
+        {
+            self.out.extend_from_within(range.clone());
+            let id = start + (id_at - range.start);
+            if let Some(bytes) = self.out.get_mut(id..id + ids::ID_LEN) {
+                ids::rewrite_task_id(seq, bytes);
+            }
+            return;
+        }
+        let id_at = record.write_json(seq, clock, &mut self.memo, &mut self.out);
+        self.model = Some((record.clone(), start..self.out.len(), id_at));
+    }
+
+    /// Appends the tasks of `other`.
+    pub(crate) fn append(&mut self, other: JsonBatch) {
+        if other.len == 0 {
+            return;
+        }
+        if self.len > 0 {
+            self.out.push(b',');
+        }
+        self.out
+            .extend_from_slice(other.out.get(1..).unwrap_or_default());
+        self.len += other.len;
+        self.model = None;
+    }
+
+    /// How many tasks.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// A copy of the whole JSON array.
+    pub(crate) fn clone_array(&self) -> Vec<u8> {
+        let mut array = Vec::with_capacity(self.out.len() + 1);
+        array.extend_from_slice(&self.out);
+        array.push(b']');
+        array
+    }
+
+    /// The whole JSON array.
+    pub(crate) fn into_array(mut self) -> Vec<u8> {
+        let mut out = std::mem::take(&mut self.out);
+        out.push(b']');
+        out
+    }
+
+    /// The first task's JSON object (the only one for a single poll), if any.
+    pub(crate) fn first(&self) -> Option<Vec<u8>> {
+        if self.len == 0 {
+            return None;
+        }
+        let objects = self.out.get(1..).unwrap_or_default();
+        if self.len == 1 {
+            return Some(objects.to_vec());
+        }
+        // Several: the first object ends where a JSON reader stops after one value.
+        let mut values =
+            serde_json::Deserializer::from_slice(objects).into_iter::<serde::de::IgnoredAny>();
+        values.next()?.ok()?;
+        Some(objects.get(..values.byte_offset())?.to_vec())
+    }
+}
+
+impl Drop for JsonBatch {
+    fn drop(&mut self) {
+        crate::buffers::give_back(std::mem::take(&mut self.out));
     }
 }
 
@@ -383,14 +556,12 @@ impl JsonMemo {
     /// Writes `value` (remembered in `slot`).
     fn int(&mut self, slot: usize, value: i64, out: &mut Vec<u8>) {
         let Some((last, digits)) = self.ints.get_mut(slot) else {
-            // Writing a number into a Vec cannot fail.
-            let _ = serde_json::to_writer(&mut *out, &value);
+            out.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
             return;
         };
         if *last != Some(value) {
             digits.clear();
-            // Writing a number into a Vec cannot fail.
-            let _ = serde_json::to_writer(&mut *digits, &value);
+            digits.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
             *last = Some(value);
         }
         out.extend_from_slice(digits);
@@ -429,7 +600,7 @@ mod tests {
         let clock = Clock::new();
         let mut fresh = TaskRecord::new(3, spec(None), 1_000, 1_000);
         let mut cases = vec![fresh.clone()];
-        fresh.hand_out(Some(&Arc::from("worker \"1\"")), 5_000);
+        fresh.hand_out(Some(Arc::from("worker \"1\"")), 5_000);
         cases.push(fresh.clone());
         let mut retry = fresh.retry_of(41, 9_000, 9_000, 2);
         retry.reason = Some("it broke: \u{1F525}".into());

@@ -122,12 +122,14 @@ impl Core {
 
     /// Stores one log line for `task_id` (the server does not check that the task exists).
     pub fn add_log(&self, task_id: &str, log: String) {
-        let created_time = self.clock.now_ms();
-        let entry = TaskExecLog::new(log, task_id, created_time);
-        self.lock()
+        let now = self.clock.now();
+        let entry = TaskExecLog::new(log, task_id, self.clock.epoch_ms(now));
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        let task_type = state.task_type_of(task_id).map(str::to_owned);
+        state
             .logs
-            .entry(task_id.to_owned())
-            .or_default()
+            .entry(task_id, task_type.as_deref(), now)
             .push(entry);
     }
 
@@ -178,7 +180,12 @@ impl State {
             record.worker_id = Some(worker.into());
         }
         record.callback_after_seconds = result.callback_after_seconds.max(0);
-        self.store_logs(&task_id, result.logs, clock.epoch_ms(now));
+        self.store_logs(
+            &task_id,
+            &record.spec.key.task_type,
+            result.logs,
+            (now, clock),
+        );
         if status == TaskResultStatus::InProgress {
             record.output = boxed_output(result.output_data);
             record.status = TaskStatus::Scheduled;
@@ -189,6 +196,7 @@ impl State {
                 .or_default()
                 .push(seq, record.spec.priority, record.due, now);
             let key = record.spec.key.clone();
+            self.watch_timeouts(seq, &record);
             self.live.insert(seq, record);
             self.wake(&key);
             self.ledger.counts.in_progress_updates += 1;
@@ -219,25 +227,46 @@ impl State {
     }
 
     /// Bookkeeping for a task that has just ended, then the decision of what follows it.
-    pub(super) fn end(&mut self, seq: u64, mut record: TaskRecord, now: u64) {
+    pub(super) fn end(&mut self, seq: u64, record: TaskRecord, now: u64) {
+        self.end_with(seq, record, now, true);
+    }
+
+    /// [`State::end`]; with `may_retry` false (a `TIME_OUT_WF` timeout) the task is not
+    /// retried and its workflow times out.
+    pub(super) fn end_with(&mut self, seq: u64, mut record: TaskRecord, now: u64, may_retry: bool) {
         record.end_time = now;
         self.ledger
             .latency
             .record(now.saturating_sub(record.scheduled));
+        self.release_postponed(&record, now);
         if record.spec.workflow_task.is_some() {
-            self.workflow_task_ended(seq, record, now);
+            if may_retry {
+                self.workflow_task_ended(seq, record, now);
+            } else {
+                self.workflow_task_timed_out_wf(seq, record, now);
+            }
             return;
         }
-        self.retry_bulk_task(seq, &mut record, now);
+        if may_retry {
+            self.retry_bulk_task(seq, &mut record, now);
+        }
         self.keep_ended(seq, record);
     }
 
-    /// Stores up to [`MAX_LOGS_PER_UPDATE`] log lines of one update under `task_id`.
-    pub(super) fn store_logs(&mut self, task_id: &str, logs: Vec<TaskExecLog>, now_ms: i64) {
+    /// Stores up to [`MAX_LOGS_PER_UPDATE`] log lines of one update under `task_id` (of
+    /// `task_type`), at `now` on `clock`.
+    pub(super) fn store_logs(
+        &mut self,
+        task_id: &str,
+        task_type: &str,
+        logs: Vec<TaskExecLog>,
+        (now, clock): (u64, &Clock),
+    ) {
         if logs.is_empty() {
             return;
         }
-        let stored = self.logs.entry(task_id.to_owned()).or_default();
+        let now_ms = clock.epoch_ms(now);
+        let stored = self.logs.entry(task_id, Some(task_type), now);
         for mut log in logs.into_iter().take(MAX_LOGS_PER_UPDATE) {
             log.task_id = Some(task_id.to_owned());
             if log.created_time == 0 {

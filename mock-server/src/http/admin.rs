@@ -15,11 +15,7 @@ fn bad_json(e: &serde_json::Error) -> ApiError {
 /// `POST /admin/enqueue`.
 pub(crate) fn enqueue(app: &App, body: Bytes) -> Result<Resp, ApiError> {
     let request: EnqueueRequest = serde_json::from_slice(&body).map_err(|e| bad_json(&e))?;
-    if request.task_type.is_empty() {
-        return Err(ApiError::BadRequest(
-            "taskType must not be empty".to_owned(),
-        ));
-    }
+    request.validate()?;
     Ok(body::json(&app.core.enqueue(request)))
 }
 

@@ -41,7 +41,7 @@ async fn long_poll(
     let mut tasks = app
         .core
         .poll_handed(&key.task_type, domain, worker_id, count);
-    if tasks.len() < count {
+    if tasks.popped() < count {
         let signal = app.core.signal(key);
         let _waiting = Waiting::start(&app.waiting_polls);
         loop {
@@ -50,12 +50,15 @@ async fn long_poll(
             let notified = signal.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            let more = app
-                .core
-                .poll_handed(&key.task_type, domain, worker_id, count - tasks.len());
+            let more = app.core.poll_handed(
+                &key.task_type,
+                domain,
+                worker_id,
+                count.saturating_sub(tasks.popped()),
+            );
             tasks.append(more);
             let now = Instant::now();
-            if tasks.len() >= count || now >= deadline {
+            if tasks.popped() >= count || now >= deadline {
                 break;
             }
             let mut nap = (deadline - now).min(app.options.recheck);
@@ -145,9 +148,16 @@ pub(crate) async fn batch_poll(
     let (count, wait) = batch_params(query)?;
     let key = queue_key(task_type, query);
     let tasks = long_poll(app, &key, query_value(query, "workerid"), count, wait).await;
-    Ok(body::json_bytes(
-        app.external.externalize(tasks.to_json_array()),
-    ))
+    Ok(batch_answer(app, tasks))
+}
+
+/// The answer to a batch poll: the tasks as a JSON array; none is `[]`, or 204 with
+/// `empty_batch_204` (servers before v3.21.20).
+fn batch_answer(app: &App, tasks: HandedOut) -> Resp {
+    if tasks.is_empty() && app.options.empty_batch_204 {
+        return body::empty(StatusCode::NO_CONTENT);
+    }
+    body::json_bytes(app.external.externalize(tasks.into_json_array()))
 }
 
 /// `count` and the wait of a batch poll; 400 above the server's 5 s.
@@ -175,9 +185,7 @@ pub(crate) fn batch_poll_at_once(
     let (count, _) = batch_params(query)?;
     let key = queue_key(task_type, query);
     let tasks = poll_now(app, &key, query_value(query, "workerid"), count);
-    Ok(body::json_bytes(
-        app.external.externalize(tasks.to_json_array()),
-    ))
+    Ok(batch_answer(app, tasks))
 }
 
 fn parse_result(body: &Bytes) -> Result<TaskResult, ApiError> {

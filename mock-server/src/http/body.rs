@@ -85,9 +85,13 @@ pub(crate) fn json<T: Serialize + ?Sized>(value: &T) -> Resp {
     }
 }
 
-/// 200 with JSON already serialized.
+/// 200 with JSON already serialized (the buffer goes back to the pool once sent).
 pub(crate) fn json_bytes(bytes: Vec<u8>) -> Resp {
-    with_body(StatusCode::OK, "application/json", Bytes::from(bytes))
+    with_body(
+        StatusCode::OK,
+        "application/json",
+        crate::buffers::into_bytes(bytes),
+    )
 }
 
 /// 200 with a `text/plain` body.

@@ -7,6 +7,8 @@
 mod admin;
 mod api;
 pub(crate) mod body;
+#[cfg(test)]
+mod props;
 pub(crate) mod router;
 mod workflow;
 
@@ -22,8 +24,9 @@ use hyper::header::CONTENT_LENGTH;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -44,6 +47,12 @@ pub(crate) struct HttpOptions {
     /// How often a waiting long poll re-checks its queue without a wake-up (default 100 ms,
     /// the server's SQL queues).
     pub(crate) recheck: Duration,
+    /// Answer an empty batch poll 204 (servers before v3.21.20) instead of `[]`.
+    pub(crate) empty_batch_204: bool,
+    /// How long a client may take to send request headers.
+    pub(crate) header_read_timeout: Duration,
+    /// How many connections are served at once.
+    pub(crate) max_connections: usize,
 }
 
 /// Everything a request handler can reach.
@@ -75,7 +84,17 @@ pub(crate) async fn serve(
     app: Arc<App>,
     tracker: TaskTracker,
 ) {
+    let slots = Arc::new(Semaphore::new(app.options.max_connections));
     loop {
+        // Past the connection cap, wait for a slot before accepting: clients queue in the
+        // listen backlog.
+        let slot = tokio::select! {
+            () = app.shutdown.cancelled() => break,
+            slot = Arc::clone(&slots).acquire_owned() => slot,
+        };
+        let Ok(slot) = slot else {
+            break; // the semaphore is never closed
+        };
         let accepted = tokio::select! {
             () = app.shutdown.cancelled() => break,
             accepted = listener.accept() => accepted,
@@ -87,7 +106,10 @@ pub(crate) async fn serve(
                 }
                 let app = Arc::clone(&app);
                 match tls.clone() {
-                    None => tracker.spawn(connection(stream, peer, app)),
+                    None => tracker.spawn(async move {
+                        connection(stream, peer, app).await;
+                        drop(slot);
+                    }),
                     Some(tls) => tracker.spawn(async move {
                         let handshake =
                             tokio::time::timeout(TLS_HANDSHAKE_DEADLINE, tls.accept(stream));
@@ -96,6 +118,7 @@ pub(crate) async fn serve(
                             Ok(Err(e)) => tracing::info!(%peer, error = %e, "TLS handshake failed"),
                             Err(_) => tracing::info!(%peer, "TLS handshake timed out"),
                         }
+                        drop(slot);
                     }),
                 };
             }
@@ -113,9 +136,12 @@ where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let shutdown = app.shutdown.clone();
+    let header_read_timeout = app.options.header_read_timeout;
     let service = service_fn(move |request| handle(Arc::clone(&app), request));
     let conn = http1::Builder::new()
         .keep_alive(true)
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_read_timeout)
         .serve_connection(TokioIo::new(stream), service);
     tokio::pin!(conn);
     let result = tokio::select! {
@@ -134,8 +160,7 @@ where
 async fn handle(app: Arc<App>, request: Request<Incoming>) -> Result<Resp, Dropped> {
     let route = router::route(request.method(), request.uri().path());
     let api = route.is_api();
-    if api
-        && !matches!(route, Route::Token)
+    if route.needs_token()
         && let Some(auth) = &app.auth
     {
         let header = request

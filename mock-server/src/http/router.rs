@@ -1,5 +1,7 @@
 //! Routing: a request's method and path segments to a [`Route`], plus query-string parsing.
 
+use std::borrow::Cow;
+
 use hyper::Method;
 
 /// Every endpoint the mock serves. Task routes answer under both `/api/tasks` and the
@@ -132,20 +134,26 @@ impl Route {
         }
     }
 
-    /// Whether this is a Conductor API route (under `/api`), subject to auth and faults.
+    /// Whether this is a Conductor API route (under `/api`), subject to faults.
     pub(crate) fn is_api(&self) -> bool {
         !matches!(self.name(), "admin" | "unknown" | "external_payload")
+    }
+
+    /// Whether, with auth on, the route needs a token: every `/api` route but the token
+    /// endpoint itself, and every admin route (which can reset the mock or inject faults).
+    pub(crate) fn needs_token(&self) -> bool {
+        (self.is_api() && *self != Self::Token) || self.name() == "admin"
     }
 }
 
 /// Finds the route of `method` + `path` (path without the query).
 pub(crate) fn route(method: &Method, path: &str) -> Route {
-    let segments: Vec<String> = path
+    let segments: Vec<Cow<'_, str>> = path
         .split('/')
         .filter(|s| !s.is_empty())
         .map(percent_decode)
         .collect();
-    let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
+    let segs: Vec<&str> = segments.iter().map(AsRef::as_ref).collect();
     let get = method == Method::GET;
     let post = method == Method::POST;
     match segs.as_slice() {
@@ -226,12 +234,18 @@ pub(crate) fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
         .filter(|pair| !pair.is_empty())
         .map(|pair| {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            (
-                percent_decode(&key.replace('+', " ")),
-                percent_decode(&value.replace('+', " ")),
-            )
+            (form_decode(key), form_decode(value))
         })
         .collect()
+}
+
+/// A query key or value decoded: `+` is a space, then `%XX` escapes.
+fn form_decode(raw: &str) -> String {
+    if raw.contains('+') {
+        percent_decode(&raw.replace('+', " ")).into_owned()
+    } else {
+        percent_decode(raw).into_owned()
+    }
 }
 
 /// The first value of `key`, if present (an empty value is `Some("")`).
@@ -243,9 +257,9 @@ pub(crate) fn query_value<'a>(pairs: &'a [(String, String)], key: &str) -> Optio
 }
 
 /// Decodes `%XX` escapes; invalid escapes stay as they are, invalid UTF-8 is replaced.
-fn percent_decode(input: &str) -> String {
+fn percent_decode(input: &str) -> Cow<'_, str> {
     if !input.contains('%') {
-        return input.to_owned();
+        return Cow::Borrowed(input);
     }
     let bytes = input.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -265,7 +279,7 @@ fn percent_decode(input: &str) -> String {
         out.push(bytes[i]);
         i += 1;
     }
-    String::from_utf8_lossy(&out).into_owned()
+    Cow::Owned(String::from_utf8_lossy(&out).into_owned())
 }
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
 use std::time::{Duration, Instant};
 
-use baton_mock::{Credentials, FaultAction, FaultRule, MockServer};
+use baton_mock::{Credentials, EnqueueRequest, FaultAction, FaultRule, MockServer};
 use baton_model::{JsonMap, TaskResult};
+use bytes::Bytes;
 use hyper::{Method, StatusCode};
 use serde_json::json;
 
@@ -326,11 +327,44 @@ async fn auth_mints_tokens_checks_them_and_expires_them() {
     let mut authed = Client::new();
     authed.token = Some(token);
     assert_eq!(authed.get(&url).await.status, StatusCode::OK);
-    // Admin routes need no token.
+    // Admin routes need the same token: without it nobody can reset the mock or add faults.
+    for (method, path) in [
+        (Method::GET, "/ledger"),
+        (Method::POST, "/reset"),
+        (Method::POST, "/sweep"),
+        (Method::POST, "/faults"),
+        (Method::DELETE, "/faults"),
+        (Method::POST, "/enqueue"),
+        (Method::POST, "/enqueue-external"),
+    ] {
+        let refused = f
+            .client
+            .send(
+                method.clone(),
+                &f.admin(path),
+                "application/json",
+                Bytes::new(),
+            )
+            .await;
+        assert_eq!(refused.status, StatusCode::UNAUTHORIZED, "{method} {path}");
+    }
+    f.mock.enqueue(EnqueueRequest::new("kept", 1));
     assert_eq!(
-        f.client.get(&f.admin("/ledger")).await.status,
-        StatusCode::OK
+        f.mock.ledger().enqueued,
+        1,
+        "a refused reset changed nothing"
     );
+    assert_eq!(authed.get(&f.admin("/ledger")).await.status, StatusCode::OK);
+    let reset = authed
+        .send(
+            Method::POST,
+            &f.admin("/reset"),
+            "application/json",
+            Bytes::new(),
+        )
+        .await;
+    assert_eq!(reset.status, StatusCode::NO_CONTENT);
+    assert_eq!(f.mock.ledger().enqueued, 0);
     let expired = eventually(Duration::from_secs(5), async || {
         authed.get(&url).await.status == StatusCode::UNAUTHORIZED
     })

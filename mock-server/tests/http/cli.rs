@@ -70,3 +70,47 @@ async fn the_binary_announces_its_url_on_the_first_line_and_serves() {
         "--no-update-v2 must turn the route off"
     );
 }
+
+#[tokio::test]
+async fn the_binary_takes_the_limit_and_hardening_flags() {
+    let child = Command::new(env!("CARGO_BIN_EXE_baton-mock"))
+        .args([
+            "--port",
+            "0",
+            "--threads",
+            "1",
+            "--empty-batch-204",
+            "--postpone-secs",
+            "5",
+            "--idle-evict-secs",
+            "60",
+            "--header-read-timeout-secs",
+            "10",
+            "--max-connections",
+            "8",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut running = Running(child);
+    let stdout = running.0.stdout.take().unwrap();
+    let line = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        line
+    })
+    .await
+    .unwrap();
+    let url = line
+        .trim_end()
+        .strip_prefix("baton-mock listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
+    let client = Client::new();
+    let poll = client
+        .get(&format!("{url}/tasks/poll/batch/x?timeout=0"))
+        .await;
+    assert_eq!(poll.status, StatusCode::NO_CONTENT, "--empty-batch-204");
+    assert!(poll.body.is_empty());
+}

@@ -244,6 +244,38 @@ impl State {
         self.evict_workflows();
     }
 
+    /// A task of a real workflow timed out under `TIME_OUT_WF`: the workflow times out at once
+    /// with the task's reason, whatever retries remain.
+    pub(in crate::core) fn workflow_task_timed_out_wf(
+        &mut self,
+        seq: u64,
+        record: TaskRecord,
+        now: u64,
+    ) {
+        let id = record.workflow;
+        let Some(WorkflowRecord::Instance(mut instance)) = self.workflows.remove(&id) else {
+            self.keep_ended(seq, record);
+            return;
+        };
+        instance.update_time = now;
+        let reason = record.reason.as_deref().map(str::to_owned);
+        if instance.status.is_terminal() {
+            instance.ended.insert(seq, record);
+        } else {
+            instance
+                .failed_refs
+                .push(record.spec.reference().to_owned());
+            instance
+                .failed_names
+                .push(record.spec.key.task_type.clone());
+            instance.ended.insert(seq, record);
+            self.finish(id, &mut instance, WorkflowStatus::TimedOut, reason, now);
+        }
+        self.workflows
+            .insert(id, WorkflowRecord::Instance(instance));
+        self.evict_workflows();
+    }
+
     /// The task at `index` is done: schedule the next one, or complete the workflow.
     pub(in crate::core) fn advance(
         &mut self,
@@ -281,6 +313,7 @@ impl State {
             record.status = TaskStatus::Canceled;
             record.end_time = now;
             record.update_time = now;
+            self.release_postponed(&record, now);
             // A later update of a canceled task is the server's 200 no-op.
             self.ledger.set_ending(seq, FP_SERVER);
             instance.ended.insert(seq, record);

@@ -1,0 +1,169 @@
+use std::time::Duration;
+
+use baton_mock::EnqueueRequest;
+use baton_model::{Task, TaskDef, TaskResult, TaskStatus, TimeoutPolicy};
+use hyper::StatusCode;
+use serde_json::json;
+
+use crate::common::{Fixture, eventually};
+
+/// A definition timing tasks out after 1 s under `policy`, with one retry at once.
+fn timing_out(policy: TimeoutPolicy) -> TaskDef {
+    let mut def = TaskDef::new("ignored");
+    def.timeout_seconds = 1;
+    def.response_timeout_seconds = 1;
+    def.timeout_policy = policy;
+    def.retry_count = 1;
+    def.retry_delay_seconds = 0;
+    def
+}
+
+async fn read_task(f: &Fixture, task_id: &str) -> Task {
+    f.client
+        .get(&f.api(&format!("/tasks/{task_id}")))
+        .await
+        .task()
+}
+
+/// Polls a task of `task_type` and re-queues it for a minute (IN_PROGRESS, callback 60 s), so
+/// no response timeout applies: only `timeoutSeconds` can end it.
+async fn start_and_park(f: &Fixture, task_type: &str) -> Task {
+    let task = f.take(task_type, "").await;
+    let parked = f.update(&TaskResult::in_progress(&task, 60)).await;
+    assert_eq!(parked.status, StatusCode::OK);
+    task
+}
+
+async fn await_status(f: &Fixture, task_id: &str, status: TaskStatus) -> Task {
+    let mut last = None;
+    let reached = eventually(Duration::from_secs(5), async || {
+        let task = read_task(f, task_id).await;
+        let done = task.status == Some(status);
+        last = Some(task);
+        done
+    })
+    .await;
+    let last = last.expect("read at least once");
+    assert!(reached, "task stayed {:?}", last.status);
+    last
+}
+
+#[tokio::test]
+async fn timeout_seconds_with_retry_times_the_task_out_and_retries_it() {
+    let f = Fixture::start().await;
+    f.mock
+        .enqueue(EnqueueRequest::new("slow", 1).task_def(timing_out(TimeoutPolicy::Retry)));
+    let task = start_and_park(&f, "slow").await;
+    let timed_out = await_status(&f, &task.task_id, TaskStatus::TimedOut).await;
+    let reason = timed_out.reason_for_incompletion.unwrap_or_default();
+    assert!(
+        reason.starts_with("Task timed out after 1 seconds. Timeout configured as 1 seconds. Timeout policy configured to RETRY"),
+        "{reason}"
+    );
+    let retry = f.take("slow", "").await;
+    assert_eq!(retry.retry_count, 1);
+    assert_eq!(
+        retry.retried_task_id.as_deref(),
+        Some(task.task_id.as_str())
+    );
+    assert_eq!(f.mock.ledger().timed_out, 1);
+    // A late update of the timed-out attempt is the server's 200 no-op.
+    let late = f
+        .update(&TaskResult::completed(&task, Default::default()))
+        .await;
+    assert_eq!(late.status, StatusCode::OK);
+    assert_eq!(f.mock.ledger().late_updates, 1);
+}
+
+#[tokio::test]
+async fn timeout_seconds_with_alert_only_just_counts_an_alert() {
+    let f = Fixture::start().await;
+    f.mock
+        .enqueue(EnqueueRequest::new("slow", 1).task_def(timing_out(TimeoutPolicy::AlertOnly)));
+    let task = start_and_park(&f, "slow").await;
+    let alerted = eventually(Duration::from_secs(5), async || {
+        f.mock.ledger().timeout_alerts >= 1
+    })
+    .await;
+    assert!(alerted);
+    let still = read_task(&f, &task.task_id).await;
+    assert_eq!(still.status, Some(TaskStatus::Scheduled));
+    assert_eq!(f.mock.ledger().timed_out, 0);
+}
+
+#[tokio::test]
+async fn timeout_seconds_with_time_out_wf_times_the_workflow_out_without_retry() {
+    let f = Fixture::start().await;
+    let mut def = timing_out(TimeoutPolicy::TimeOutWf);
+    def.name = "slow".into();
+    def.retry_count = 3;
+    let registered = f
+        .client
+        .post_json(&f.api("/metadata/taskdefs"), &json!([def]))
+        .await;
+    assert_eq!(registered.status, StatusCode::OK, "{}", registered.text());
+    f.register_workflow(&json!({
+        "name": "wf", "version": 1,
+        "tasks": [{"name": "slow", "taskReferenceName": "s"}]
+    }))
+    .await;
+    let id = f.start_workflow("wf", "", &json!({})).await;
+    let task = start_and_park(&f, "slow").await;
+    let mut workflow = json!(null);
+    let ended = eventually(Duration::from_secs(5), async || {
+        workflow = f.workflow(&id).await;
+        workflow["status"] == "TIMED_OUT"
+    })
+    .await;
+    assert!(ended, "{workflow}");
+    let tasks = workflow["tasks"].as_array().cloned().unwrap_or_default();
+    assert_eq!(tasks.len(), 1, "no retry under TIME_OUT_WF: {workflow}");
+    assert_eq!(tasks[0]["status"], "TIMED_OUT");
+    assert_eq!(tasks[0]["taskId"], task.task_id.as_str());
+    let reason = workflow["reasonForIncompletion"].as_str().unwrap_or("");
+    assert!(
+        reason.starts_with("Task timed out after 1 seconds"),
+        "{reason}"
+    );
+    assert!(f.batch("slow", 1, 0, "").await.is_empty());
+}
+
+#[tokio::test]
+async fn poll_timeout_times_out_a_task_nobody_polls() {
+    let f = Fixture::start().await;
+    let mut def = TaskDef::new("ignored");
+    def.poll_timeout_seconds = Some(1);
+    def.timeout_policy = TimeoutPolicy::Retry;
+    def.retry_count = 0;
+    let enqueued = f
+        .mock
+        .enqueue(EnqueueRequest::new("unpolled", 1).task_def(def));
+    let timed_out = await_status(&f, &enqueued.first_task_id, TaskStatus::TimedOut).await;
+    let reason = timed_out.reason_for_incompletion.unwrap_or_default();
+    assert!(
+        reason.starts_with("Task poll timed out after 1 seconds. Poll timeout configured as 1 seconds. Timeout policy configured to RETRY"),
+        "{reason}"
+    );
+    assert_eq!(f.mock.core().queue_size("unpolled", None), 0);
+    assert!(f.batch("unpolled", 1, 0, "").await.is_empty());
+}
+
+#[tokio::test]
+async fn a_polled_task_is_not_poll_timed_out() {
+    let f = Fixture::start().await;
+    let mut def = TaskDef::new("ignored");
+    def.poll_timeout_seconds = Some(1);
+    def.timeout_policy = TimeoutPolicy::Retry;
+    def.retry_count = 0;
+    let enqueued = f
+        .mock
+        .enqueue(EnqueueRequest::new("polled", 2).task_def(def));
+    let task = f.take("polled", "").await;
+    assert_eq!(task.task_id, enqueued.first_task_id);
+    // Its unpolled twin, scheduled at the same moment, times out...
+    await_status(&f, &enqueued.last_task_id, TaskStatus::TimedOut).await;
+    // ... while the polled one runs on.
+    let still = read_task(&f, &task.task_id).await;
+    assert_eq!(still.status, Some(TaskStatus::InProgress));
+    assert_eq!(f.mock.ledger().timed_out, 1);
+}
