@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A no-op Python worker on baton_conductor beside conductor-python 2.0.0, same run.
 
-Each run gets a fresh ``baton-mock --no-update-v2`` (release build) with 2,000,000 queued
+Each run gets a fresh ``baton-mock --no-update-v2`` (release build) with 1,000,000 queued
 ``noop`` tasks and one worker program (python_noop_worker.py, same text for both SDKs); after
 ``--warmup`` seconds it counts completed tasks over ``--seconds``, the CPU (utime + stime) of
 the program's whole process tree over that window, and the tree's PSS at its end. Rounds are
@@ -90,7 +90,7 @@ def run(mock_bin: str, label: str, sdk: str, workers: int, threads: int, warmup:
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     api = mock.stdout.readline().strip().removeprefix("baton-mock listening on ")
     root = api.removesuffix("/api")
-    body = json.dumps({"count": 2_000_000, "taskType": "noop"}).encode()
+    body = json.dumps({"count": 1_000_000, "taskType": "noop"}).encode()
     request = urllib.request.Request(f"{root}/admin/enqueue", data=body, method="POST",
                                      headers={"content-type": "application/json"})
     urllib.request.urlopen(request, timeout=60).read()

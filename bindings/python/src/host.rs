@@ -13,7 +13,7 @@ use crate::queue::{self, TaskQueue};
 /// What a host is between construction and shutdown.
 enum State {
     /// Collecting workers.
-    Building(WorkerHostBuilder),
+    Building(Box<WorkerHostBuilder>),
     /// Running.
     Running(HostHandle),
     /// Started and stopped, or failed to start.
@@ -59,7 +59,7 @@ impl Host {
             builder = builder.update_v2(enabled);
         }
         Self {
-            state: Mutex::new(State::Building(builder)),
+            state: Mutex::new(State::Building(Box::new(builder))),
         }
     }
 
@@ -80,22 +80,26 @@ impl Host {
     ) -> PyResult<TaskQueue> {
         let mut state = self.state.lock().map_err(lock_error)?;
         let State::Building(builder) = std::mem::replace(&mut *state, State::Done) else {
-            return Err(PyRuntimeError::new_err("workers must be added before start()"));
+            return Err(PyRuntimeError::new_err(
+                "workers must be added before start()",
+            ));
         };
-        let mut options = WorkerOptions::default();
-        options.concurrency = concurrency;
-        options.polling_interval = poll_interval_ms.map(Duration::from_millis);
-        options.domain = domain;
-        options.worker_id = worker_id;
-        options.paused = paused;
-        options.poll_timeout = poll_timeout_ms.map(Duration::from_millis);
+        let options = WorkerOptions {
+            concurrency,
+            polling_interval: poll_interval_ms.map(Duration::from_millis),
+            domain,
+            worker_id,
+            paused,
+            poll_timeout: poll_timeout_ms.map(Duration::from_millis),
+            ..WorkerOptions::default()
+        };
         let (bridge, queue) = queue::channel();
         let worker = FnWorker::new(task_type, move |task: Task| {
             let bridge = bridge.clone();
             async move { bridge.execute(task).await }
         })
         .options(options);
-        *state = State::Building(builder.worker(worker));
+        *state = State::Building(Box::new(builder.worker(worker)));
         Ok(queue)
     }
 

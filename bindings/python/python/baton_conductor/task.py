@@ -23,29 +23,41 @@ _FIELDS = (
 )
 
 
+# camelCase name -> snake_case name, filled as names are met (the server's are few).
+_SNAKE: Dict[str, str] = {}
+
+
 def _snake(name: str) -> str:
-    return _CAMEL.sub("_", name).lower()
+    snake = _SNAKE.get(name)
+    if snake is None:
+        snake = _SNAKE[name] = _CAMEL.sub("_", name).lower()
+    return snake
 
 
 class Task:
-    """A task as polled. Keyword arguments set attributes (``task_id=...``)."""
+    """A task as polled. Keyword arguments set attributes (``task_id=...``); every field of
+    the server's Task reads as ``None`` when it was not sent."""
 
     def __init__(self, **kwargs: Any):
-        for field in _FIELDS:
-            setattr(self, field, None)
         self.input_data = {}
         self.output_data = {}
-        for key, value in kwargs.items():
-            setattr(self, key, value)
+        self.__dict__.update(kwargs)
 
     @classmethod
     def from_dict(cls, data: Dict[str, Any]) -> "Task":
         """A Task from the server's JSON object (camelCase keys)."""
-        return cls(**{_snake(k): v for k, v in data.items()})
+        snake = _SNAKE
+        return cls(**{snake.get(k) or _snake(k): v for k, v in data.items()})
 
     def to_dict(self) -> Dict[str, Any]:
         """The task's attributes, snake_case."""
         return dict(vars(self))
+
+    def __getattr__(self, name: str) -> Any:
+        # Only called for attributes not set: the server's fields default to None.
+        if name in _FIELD_SET:
+            return None
+        raise AttributeError(name)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Task) and vars(self) == vars(other)
