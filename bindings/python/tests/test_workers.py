@@ -209,3 +209,16 @@ def test_unserializable_output_becomes_its_text(mock: Mock) -> None:
         assert task["status"] == "COMPLETED"
         assert task["outputData"]["result"] == "opaque!"
         assert task["outputData"]["type"] == "Opaque"
+
+
+def test_a_result_the_engine_cannot_read_fails_the_task(mock: Mock) -> None:
+    def bogus(task: Task) -> TaskResult:
+        result = TaskResult(task_id=task.task_id, workflow_instance_id=task.workflow_instance_id)
+        result.status = "DONE-ISH"
+        return result
+
+    task_id = enqueue_one(mock, "py_bogus", {}, taskDef={"retryCount": 0})
+    with running(mock, [Worker("py_bogus", bogus)]):
+        task = ended(mock, task_id)
+        assert task["status"] == "FAILED"
+        assert "not a TaskResult" in task["reasonForIncompletion"], task

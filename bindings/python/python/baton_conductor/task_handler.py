@@ -157,8 +157,12 @@ class TaskHandler:
         """One worker thread: take a task, execute it, hand back its result, until stopped."""
         while not self._drained.is_set():
             lease = queue.take(_TAKE_TIMEOUT_SECONDS)
-            if lease is not None:
+            if lease is None:
+                continue
+            try:
                 self._execute(worker, lease)
+            except Exception:  # noqa: BLE001 - keep serving; the engine fails the dropped task
+                logger.exception("task could not be handed back; it is reported FAILED")
 
     def _execute(self, worker: WorkerInterface, lease: Lease) -> None:
         task = Task.from_dict(json.loads(lease.task_json))
