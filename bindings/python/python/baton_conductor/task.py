@@ -21,6 +21,7 @@ _FIELDS = (
     "loop_over_task", "task_definition", "queue_wait_time", "first_start_time",
     "parent_task_id",
 )
+_FIELD_SET = frozenset(_FIELDS)
 
 
 # camelCase name -> snake_case name, filled as names are met (the server's are few).
