@@ -17,7 +17,7 @@ import json
 import logging
 import signal
 import threading
-from typing import Any, List, Optional
+from typing import Any, Dict, List, Optional
 
 from baton_conductor._native import Host, Lease, TaskQueue
 from baton_conductor.configuration import Configuration
@@ -67,6 +67,7 @@ class TaskHandler:
         self._drained = threading.Event()  # the engine has drained: worker threads may end
         self._stopped = threading.Event()  # every thread has ended
         self._lock = threading.Lock()
+        self._previous_handlers: Dict[int, Any] = {}
 
     def __enter__(self) -> "TaskHandler":
         return self
@@ -106,6 +107,11 @@ class TaskHandler:
         self._host = host
         for thread in self._threads:
             thread.start()
+        # From here on SIGTERM and SIGINT drain (when started on the main thread, where Python
+        # runs signal handlers).
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                self._previous_handlers[signum] = signal.signal(signum, self._on_signal)
         # A thread still inside the engine when the interpreter finalizes would abort the
         # process: stop (drain, join) before that even if the program never calls
         # stop_processes.
@@ -115,16 +121,11 @@ class TaskHandler:
     def join_processes(self) -> None:
         """Blocks until the handler stops: ``stop_processes``, SIGTERM or SIGINT (which drain:
         polling stops, the tasks in hand finish and their results are posted)."""
-        previous = {}
-        if threading.current_thread() is threading.main_thread():
-            for signum in (signal.SIGTERM, signal.SIGINT):
-                previous[signum] = signal.signal(signum, self._on_signal)
         try:
             while not self._stopped.wait(0.5):
                 pass
         finally:
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
+            self._restore_signals()
 
     def stop_processes(self) -> None:
         """Drains and stops: no more polls, tasks in hand finish, their results are posted."""
@@ -148,6 +149,14 @@ class TaskHandler:
                     thread.join()
             self._stopped.set()
             atexit.unregister(self.stop_processes)
+            self._restore_signals()
+
+    def _restore_signals(self) -> None:
+        """Puts back the signal handlers start_processes replaced (main thread only)."""
+        if threading.current_thread() is threading.main_thread():
+            while self._previous_handlers:
+                signum, handler = self._previous_handlers.popitem()
+                signal.signal(signum, handler)
 
     def _on_signal(self, signum: int, frame: Any) -> None:
         logger.info("signal %d: draining in-flight tasks", signum)
