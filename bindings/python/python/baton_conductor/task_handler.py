@@ -1,0 +1,202 @@
+"""``TaskHandler``: runs workers on the Baton engine, in this process.
+
+For every task type the engine polls (with its slots, batching, update retries, TLS and auth)
+and hands each task to a queue; ``thread_count`` Python threads per worker take tasks from it
+with the GIL released while they wait, execute them, and hand the results back. An
+``async def`` worker's coroutines run on one asyncio event loop (a thread of its own), so they
+do not hold a thread while they wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import importlib
+import inspect
+import json
+import logging
+import signal
+import threading
+from typing import Any, Dict, List, Optional
+
+from baton_conductor._native import Host, Lease, TaskQueue
+from baton_conductor.configuration import Configuration
+from baton_conductor.task import Task
+from baton_conductor.worker import WorkerInterface, failure_for, result_for
+from baton_conductor.decorator import decorated_workers
+
+logger = logging.getLogger(__name__)
+
+# How long a thread waits for a task before it checks whether the handler is stopping.
+_TAKE_TIMEOUT_SECONDS = 0.25
+
+# The name of the thread running the asyncio event loop of ``async def`` workers.
+_LOOP_THREAD = "baton-asyncio"
+
+
+class TaskHandler:
+    """Runs ``workers`` (and, with ``scan_for_annotated_workers``, every ``@worker_task``
+    function) against the server of ``configuration``. Other conductor-python arguments are
+    accepted and ignored: everything runs in one process."""
+
+    def __init__(
+        self,
+        workers: Optional[List[WorkerInterface]] = None,
+        configuration: Optional[Configuration] = None,
+        metrics_settings: Any = None,
+        scan_for_annotated_workers: bool = True,
+        import_modules: Optional[List[str]] = None,
+        event_listeners: Optional[List] = None,
+        monitor_processes: bool = True,
+        restart_on_failure: bool = True,
+        monitor_interval_seconds: float = 5.0,
+        restart_backoff_seconds: float = 1.0,
+        restart_backoff_max_seconds: float = 60.0,
+        restart_max_attempts: int = 0,
+    ):
+        for module in import_modules or []:
+            importlib.import_module(module)
+        self.workers: List[WorkerInterface] = list(workers or [])
+        if scan_for_annotated_workers:
+            self.workers.extend(decorated_workers())
+        self.configuration = configuration or Configuration()
+        self._host: Optional[Host] = None
+        self._threads: List[threading.Thread] = []
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
+        self._stopping = threading.Event()  # stop_processes has begun
+        self._drained = threading.Event()  # the engine has drained: worker threads may end
+        self._stopped = threading.Event()  # every thread has ended
+        self._lock = threading.Lock()
+        self._previous_handlers: Dict[int, Any] = {}
+
+    def __enter__(self) -> "TaskHandler":
+        return self
+
+    def __exit__(self, exc_type: Any, exc_value: Any, tb: Any) -> None:
+        self.stop_processes()
+
+    def start_processes(self) -> None:
+        """Starts polling and executing; configuration errors raise ``ValueError``."""
+        auth = self.configuration.authentication_settings
+        host = Host(
+            server_url=self.configuration.host,
+            auth_key=auth.key_id if auth else None,
+            auth_secret=auth.key_secret if auth else None,
+        )
+        self._loop = asyncio.new_event_loop()
+        self._threads.append(
+            threading.Thread(target=self._loop.run_forever, name=_LOOP_THREAD, daemon=True)
+        )
+        for worker in self.workers:
+            for task_type in worker.task_definition_names:
+                queue = host.add_worker(
+                    task_type,
+                    concurrency=max(1, int(worker.thread_count or 1)),
+                    poll_interval_ms=int(worker.get_polling_interval_in_seconds() * 1000),
+                    domain=worker.get_domain() or None,
+                    worker_id=worker.get_identity(),
+                    paused=worker.is_paused() if hasattr(worker, "is_paused") else None,
+                    poll_timeout_ms=int(worker.poll_timeout) if worker.poll_timeout else None,
+                )
+                for index in range(max(1, int(worker.thread_count or 1))):
+                    self._threads.append(threading.Thread(
+                        target=self._serve, args=(worker, queue),
+                        name=f"baton-{task_type}-{index}", daemon=True,
+                    ))
+        host.start()
+        self._host = host
+        for thread in self._threads:
+            thread.start()
+        # From here on SIGTERM and SIGINT drain (when started on the main thread, where Python
+        # runs signal handlers).
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                self._previous_handlers[signum] = signal.signal(signum, self._on_signal)
+        # A thread still inside the engine when the interpreter finalizes would abort the
+        # process: stop (drain, join) before that even if the program never calls
+        # stop_processes.
+        atexit.register(self.stop_processes)
+        logger.info("started %d workers", len(self.workers))
+
+    def join_processes(self) -> None:
+        """Blocks until the handler stops: ``stop_processes``, SIGTERM or SIGINT (which drain:
+        polling stops, the tasks in hand finish and their results are posted)."""
+        try:
+            while not self._stopped.wait(0.5):
+                pass
+        finally:
+            self._restore_signals()
+
+    def stop_processes(self) -> None:
+        """Drains and stops: no more polls, tasks in hand finish, their results are posted."""
+        with self._lock:
+            if self._stopping.is_set():
+                return
+            self._stopping.set()
+        try:
+            if self._host is not None:
+                report = self._host.shutdown()
+                logger.info("stopped: %s", report)
+        finally:
+            self._drained.set()
+            for thread in self._threads:
+                if thread.name != _LOOP_THREAD and thread is not threading.current_thread():
+                    thread.join()
+            if self._loop is not None:
+                self._loop.call_soon_threadsafe(self._loop.stop)
+            for thread in self._threads:
+                if thread.name == _LOOP_THREAD:
+                    thread.join()
+            self._stopped.set()
+            atexit.unregister(self.stop_processes)
+            self._restore_signals()
+
+    def _restore_signals(self) -> None:
+        """Puts back the signal handlers start_processes replaced (main thread only)."""
+        if threading.current_thread() is threading.main_thread():
+            while self._previous_handlers:
+                signum, handler = self._previous_handlers.popitem()
+                signal.signal(signum, handler)
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        logger.info("signal %d: draining in-flight tasks", signum)
+        threading.Thread(target=self.stop_processes, name="baton-stop", daemon=True).start()
+
+    def _serve(self, worker: WorkerInterface, queue: TaskQueue) -> None:
+        """One worker thread: take a task, execute it, hand back its result, until stopped."""
+        while not self._drained.is_set():
+            lease = queue.take(_TAKE_TIMEOUT_SECONDS)
+            if lease is None:
+                continue
+            try:
+                self._execute(worker, lease)
+            except Exception:  # noqa: BLE001 - keep serving; the engine fails the dropped task
+                logger.exception("task could not be handed back; it is reported FAILED")
+
+    def _execute(self, worker: WorkerInterface, lease: Lease) -> None:
+        task = Task.from_dict(json.loads(lease.task_json))
+        try:
+            output = worker.execute(task)
+        except Exception as error:  # noqa: BLE001 - every failure becomes a FAILED result
+            output = failure_for(worker, task, error)
+        if inspect.iscoroutine(output) and self._loop is not None:
+            asyncio.run_coroutine_threadsafe(self._finish(worker, task, output, lease), self._loop)
+            return
+        _complete(worker, task, output, lease)
+
+    async def _finish(self, worker: WorkerInterface, task: Task, coroutine: Any,
+                      lease: Lease) -> None:
+        try:
+            output = await coroutine
+        except Exception as error:  # noqa: BLE001 - every failure becomes a FAILED result
+            output = failure_for(worker, task, error)
+        _complete(worker, task, output, lease)
+
+
+def _complete(worker: WorkerInterface, task: Task, output: Any, lease: Lease) -> None:
+    """Hands the result of ``output`` back; one that cannot be sent becomes FAILED."""
+    try:
+        text = json.dumps(result_for(worker, task, output).to_dict())
+    except Exception as error:  # noqa: BLE001 - a result that cannot be encoded fails the task
+        text = json.dumps(failure_for(worker, task, error).to_dict())
+    lease.complete(text)

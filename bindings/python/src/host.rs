@@ -1,0 +1,143 @@
+//! [`Host`]: a `baton::WorkerHost` driven from Python.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use baton::config::WorkerOptions;
+use baton::{FnWorker, HostHandle, WorkerHost, WorkerHostBuilder, model::Task};
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+
+use crate::queue::{self, TaskQueue};
+
+/// What a host is between construction and shutdown.
+enum State {
+    /// Collecting workers.
+    Building(Box<WorkerHostBuilder>),
+    /// Running.
+    Running(HostHandle),
+    /// Started and stopped, or failed to start.
+    Done,
+}
+
+/// A Baton worker host: add workers, start it, shut it down (drain).
+#[pyclass(module = "baton_conductor._native", frozen)]
+pub struct Host {
+    state: Mutex<State>,
+}
+
+impl std::fmt::Debug for Host {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Host").finish_non_exhaustive()
+    }
+}
+
+fn lock_error<T>(_: T) -> PyErr {
+    PyRuntimeError::new_err("host lock poisoned")
+}
+
+#[pymethods]
+impl Host {
+    /// A host for `server_url` (with or without `/api`; `None`: configuration decides), with
+    /// token auth when both `auth_key` and `auth_secret` are given.
+    #[new]
+    #[pyo3(signature = (server_url=None, auth_key=None, auth_secret=None, update_v2=None))]
+    fn new(
+        server_url: Option<String>,
+        auth_key: Option<String>,
+        auth_secret: Option<String>,
+        update_v2: Option<bool>,
+    ) -> Self {
+        let mut builder = WorkerHost::builder();
+        if let Some(url) = server_url {
+            builder = builder.server_url(url);
+        }
+        if let (Some(key), Some(secret)) = (auth_key, auth_secret) {
+            builder = builder.auth(key, secret);
+        }
+        if let Some(enabled) = update_v2 {
+            builder = builder.update_v2(enabled);
+        }
+        Self {
+            state: Mutex::new(State::Building(Box::new(builder))),
+        }
+    }
+
+    /// Adds a worker for `task_type` and returns the queue its tasks arrive on. Settings left
+    /// `None` are decided by configuration (`worker.ini`, environment), then Baton's defaults.
+    #[pyo3(signature = (task_type, concurrency=None, poll_interval_ms=None, domain=None,
+                        worker_id=None, paused=None, poll_timeout_ms=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn add_worker(
+        &self,
+        task_type: String,
+        concurrency: Option<usize>,
+        poll_interval_ms: Option<u64>,
+        domain: Option<String>,
+        worker_id: Option<String>,
+        paused: Option<bool>,
+        poll_timeout_ms: Option<u64>,
+    ) -> PyResult<TaskQueue> {
+        let mut state = self.state.lock().map_err(lock_error)?;
+        let State::Building(builder) = std::mem::replace(&mut *state, State::Done) else {
+            return Err(PyRuntimeError::new_err(
+                "workers must be added before start()",
+            ));
+        };
+        let options = WorkerOptions {
+            concurrency,
+            polling_interval: poll_interval_ms.map(Duration::from_millis),
+            domain,
+            worker_id,
+            paused,
+            poll_timeout: poll_timeout_ms.map(Duration::from_millis),
+            ..WorkerOptions::default()
+        };
+        let (bridge, queue) = queue::channel();
+        let worker = FnWorker::new(task_type, move |task: Task| {
+            let bridge = bridge.clone();
+            async move { bridge.execute(task).await }
+        })
+        .options(options);
+        *state = State::Building(Box::new(builder.worker(worker)));
+        Ok(queue)
+    }
+
+    /// Validates the configuration and starts polling; configuration errors raise
+    /// `ValueError`.
+    fn start(&self, py: Python<'_>) -> PyResult<()> {
+        let mut state = self.state.lock().map_err(lock_error)?;
+        let State::Building(builder) = std::mem::replace(&mut *state, State::Done) else {
+            return Err(PyRuntimeError::new_err("the host has already been started"));
+        };
+        let handle = py
+            .detach(|| builder.build().and_then(WorkerHost::start))
+            .map_err(|e| PyValueError::new_err(e.to_string()))?;
+        *state = State::Running(handle);
+        Ok(())
+    }
+
+    /// Stops polling, waits (GIL released) for the tasks in hand to finish and their results
+    /// to be posted, within the shutdown grace period. Returns the shutdown report as text, or
+    /// `None` when the host was not running.
+    fn shutdown(&self, py: Python<'_>) -> PyResult<Option<String>> {
+        let handle = {
+            let mut state = self.state.lock().map_err(lock_error)?;
+            match std::mem::replace(&mut *state, State::Done) {
+                State::Running(handle) => handle,
+                _ => return Ok(None),
+            }
+        };
+        let report = py.detach(|| handle.shutdown());
+        Ok(Some(format!("{report:?}")))
+    }
+
+    /// Per-worker counters as text (for diagnostics).
+    fn status(&self) -> PyResult<Option<String>> {
+        let state = self.state.lock().map_err(lock_error)?;
+        Ok(match &*state {
+            State::Running(handle) => Some(format!("{:?}", handle.status())),
+            _ => None,
+        })
+    }
+}
