@@ -262,11 +262,12 @@ async fn a_call_past_its_deadline_closes_its_connection() {
 #[tokio::test]
 async fn a_failed_lease_extension_is_retried_before_the_lease_lapses() {
     let mock = mock().await;
-    // The first extension (at 1.6 s of a 2 s lease) is refused; the retry must land by 2 s.
+    // The first extension (at 8 s of a 10 s lease) is refused; the retry (within 1 s) must
+    // land before the lease lapses; the next scheduled one (at 16 s) would come too late.
     mock.install_faults([FaultRule::new("update", FaultAction::Status { status: 503 }).first(1)]);
-    mock.enqueue(EnqueueRequest::new("long", 1).task_def(lease_of("long", 2)));
+    mock.enqueue(EnqueueRequest::new("long", 1).task_def(lease_of("long", 10)));
     let worker = FnWorker::new("long", |_: Task| async {
-        tokio::time::sleep(Duration::from_millis(3000)).await;
+        tokio::time::sleep(Duration::from_millis(9500)).await;
         serde_json::json!({"ok": true})
     })
     .lease_extend_enabled(true);
