@@ -30,7 +30,7 @@ fn main() {
         }
         Err(err) => {
             eprintln!("error: {err}");
-            std::process::exit(1);
+            std::process::exit(err.exit_code());
         }
     }
 }
