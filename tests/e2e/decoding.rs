@@ -182,6 +182,11 @@ async fn an_oversize_answer_halves_the_poll_count_until_answers_fit_again() {
 
     // The padded answer's tasks are lost, time out and come back as retries, which fit.
     wait_for_terminal(&mock, 8).await;
+    // Empty polls fit too: after 100 of them the poller asks for full batches again.
+    wait_for("full batches again", || async {
+        counts.lock().unwrap().iter().skip(1).any(|&c| c == 8)
+    })
+    .await;
     let status = host.status().workers[0].clone();
     host.shutdown_async().await;
     let counts = counts.lock().unwrap().clone();
