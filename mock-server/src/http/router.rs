@@ -62,6 +62,8 @@ pub(crate) enum Route {
     StartWorkflow,
     /// `POST /api/workflow/{name}` (the input)
     StartWorkflowByName(String),
+    /// `POST /api/workflow/execute/{name}/{version}` (synchronous execution)
+    ExecuteWorkflow(String, String),
     /// `GET /api/workflow/{workflowId}`
     GetWorkflow(String),
     /// `DELETE /api/workflow/{workflowId}`
@@ -118,6 +120,7 @@ impl Route {
             | Self::GetWorkflowDef(_)
             | Self::DeleteWorkflowDef(..) => "metadata",
             Self::StartWorkflow | Self::StartWorkflowByName(_) => "start_workflow",
+            Self::ExecuteWorkflow(..) => "execute_workflow",
             Self::GetWorkflow(_) => "get_workflow",
             Self::TerminateWorkflow(_) => "terminate_workflow",
             Self::ExternalLocation => "external_location",
@@ -219,6 +222,9 @@ fn metadata_route(method: &Method, rest: &[&str]) -> Route {
 fn workflow_route(method: &Method, rest: &[&str]) -> Route {
     match (rest, method.clone()) {
         ([], Method::POST) => Route::StartWorkflow,
+        (["execute", name, version], Method::POST) => {
+            Route::ExecuteWorkflow((*name).to_owned(), (*version).to_owned())
+        }
         ([name], Method::POST) => Route::StartWorkflowByName((*name).to_owned()),
         ([id], Method::GET) => Route::GetWorkflow((*id).to_owned()),
         ([id], Method::DELETE) => Route::TerminateWorkflow((*id).to_owned()),
@@ -327,6 +333,10 @@ mod tests {
         assert_eq!(
             route(&post, "/api/workflow/media"),
             Route::StartWorkflowByName("media".into())
+        );
+        assert_eq!(
+            route(&post, "/api/workflow/execute/media/0"),
+            Route::ExecuteWorkflow("media".into(), "0".into())
         );
         assert_eq!(
             route(&get, "/api/workflow/w1"),

@@ -11,6 +11,7 @@ mod cli;
 mod common;
 /// Task domains of workflow tasks (§4.3).
 mod domains;
+mod execute;
 /// Hardening: bounded enqueue, number validation, header timeout, connection cap, eviction.
 mod hardening;
 /// Concurrency and rate limits at poll time, postponement and release (§4.4).

@@ -16,7 +16,7 @@ use baton_model::{
     JsonMap, StartWorkflowRequest, ValidationError, Workflow, WorkflowDef, WorkflowStatus,
 };
 
-use super::metadata::{no_such_workflow, version_text};
+use super::metadata::{no_such_workflow, unsupported_task_types, version_text};
 use super::queue::QueueKey;
 use super::record::{TaskRecord, TaskSpec};
 use super::{Core, State};
@@ -150,7 +150,14 @@ impl Core {
         let now = self.clock.now();
         let mut state = self.lock();
         let def = match request.workflow_def {
-            Some(def) => def,
+            Some(def) => {
+                let errors =
+                    unsupported_task_types(&def, "startWorkflow.startWorkflowRequest.workflowDef");
+                if !errors.is_empty() {
+                    return Err(ApiError::Validation(errors));
+                }
+                def
+            }
             None => {
                 let found = state.metadata.workflow(&name, request.version);
                 let Some(def) = found else {
