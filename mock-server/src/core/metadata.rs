@@ -13,10 +13,16 @@ use crate::error::ApiError;
 /// Names that may start a `${...}` reference besides task reference names.
 const SYSTEM_ROOTS: [&str; 4] = ["workflow", "CPEWF_TASK_ID", "NETFLIX_ENV", "NETFLIX_STACK"];
 
-/// The task types the mock's decider runs: worker tasks only. A definition with any other type
-/// (SWITCH, FORK_JOIN, SUB_WORKFLOW, WAIT, DO_WHILE, INLINE, ...) is refused with a 400 that
-/// names it, rather than run wrongly (its type-specific fields are not even kept).
-pub(crate) const SUPPORTED_TASK_TYPES: [&str; 1] = ["SIMPLE"];
+/// The worker task type: the only one that is queued.
+pub(crate) const SIMPLE: &str = "SIMPLE";
+/// The system task that sets workflow variables.
+pub(crate) const SET_VARIABLE: &str = "SET_VARIABLE";
+/// The system task that ends its workflow.
+pub(crate) const TERMINATE: &str = "TERMINATE";
+/// The task types the mock's decider runs. A definition with any other type (SWITCH,
+/// FORK_JOIN, SUB_WORKFLOW, WAIT, DO_WHILE, INLINE, ...) is refused with a 400 that names it,
+/// rather than run wrongly (its type-specific fields are not even kept).
+pub(crate) const SUPPORTED_TASK_TYPES: [&str; 3] = [SIMPLE, SET_VARIABLE, TERMINATE];
 
 /// A failure for every task of `def` whose type the mock does not run; `path` prefixes each
 /// failure's path.
@@ -29,7 +35,7 @@ pub(crate) fn unsupported_task_types(def: &WorkflowDef, path: &str) -> Vec<Valid
             error(
                 format!("{path}.tasks[{i}].type"),
                 format!(
-                    "task type {} (taskReferenceName: {}) is not supported by baton-mock, which runs {} tasks only",
+                    "task type {} (taskReferenceName: {}) is not supported by baton-mock, which runs only these task types: {}",
                     task.task_type,
                     task.task_reference_name,
                     SUPPORTED_TASK_TYPES.join(", ")

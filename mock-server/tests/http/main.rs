@@ -22,6 +22,7 @@ mod metadata;
 mod poll;
 /// Reads: task, logs, queue sizes, poll data, aliases, ack.
 mod reads;
+mod system_tasks;
 /// Task `timeoutSeconds` and `pollTimeoutSeconds` with the timeout policy (§4.2).
 mod timeouts;
 /// Updates: v1, v2, retries, callbacks, leases, timeouts, payload limit, errors.

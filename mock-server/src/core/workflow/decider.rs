@@ -15,6 +15,7 @@ use crate::core::clock::Clock;
 use crate::core::domains;
 use crate::core::expr::Resolver;
 use crate::core::ledger::FP_SERVER;
+use crate::core::metadata::SIMPLE;
 use crate::core::queue::QueueKey;
 use crate::core::record::{TaskRecord, TaskSpec, WorkflowTaskInfo};
 use crate::core::retry::{self, RetryDelay};
@@ -94,6 +95,10 @@ impl State {
         let mut input = self.resolve(id, instance, &task.input_parameters);
         for (key, value) in &def.input_template {
             input.entry(key.clone()).or_insert_with(|| value.clone());
+        }
+        if task.task_type != SIMPLE {
+            self.run_system_task(id, instance, index, task, input, now);
+            return;
         }
         let window_ms = i64::try_from(self.config.active_domain_window.as_millis()).unwrap_or(0);
         let active_since = self.clock.epoch_ms(now) - window_ms;

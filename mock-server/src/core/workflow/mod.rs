@@ -8,6 +8,7 @@
 //! tasks.
 
 mod decider;
+mod system;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
