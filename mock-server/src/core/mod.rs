@@ -197,6 +197,9 @@ struct State {
     task_timeouts: Deadlines,
     /// When the last idle-eviction pass ran (µs).
     last_evict: u64,
+    /// How many failure workflows are being started, one inside the other, right now (a
+    /// failure workflow that fails at once starts its own).
+    failure_chain: u32,
 }
 
 impl Core {
@@ -308,6 +311,7 @@ impl State {
             limits: Limits::default(),
             task_timeouts: Deadlines::default(),
             last_evict: 0,
+            failure_chain: 0,
         }
     }
 

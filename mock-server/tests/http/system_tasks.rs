@@ -186,3 +186,118 @@ async fn a_workflow_of_system_tasks_only_ends_before_the_start_call_answers() {
     assert_eq!(run["output"], json!({"who": "me"}));
     assert_eq!(run["variables"], json!({"who": "me"}));
 }
+
+fn failing(name: &str, failure_workflow: &str, first: Value) -> Value {
+    json!({
+        "name": name, "ownerEmail": "a@b.c", "failureWorkflow": failure_workflow,
+        "tasks": [first]
+    })
+}
+
+fn cleanup() -> Value {
+    json!({
+        "name": "cleanup", "ownerEmail": "a@b.c",
+        "tasks": [{"name": "undo", "taskReferenceName": "undo", "inputParameters": {
+            "wf": "${workflow.input.workflowId}", "why": "${workflow.input.reason}",
+            "status": "${workflow.input.failureStatus}", "orig": "${workflow.input.orig}",
+            "task": "${workflow.input.failureTaskId}",
+            "failedName": "${workflow.input.failedWorkflow.workflowName}",
+            "failedStatus": "${workflow.input.failedWorkflow.status}"}}]
+    })
+}
+
+#[tokio::test]
+async fn a_failed_workflow_starts_its_failure_workflow() {
+    let f = Fixture::start().await;
+    f.register_workflow(&cleanup()).await;
+    let risky = json!({"name": "risky", "taskReferenceName": "risky", "retryCount": 0});
+    f.register_workflow(&failing("main", "cleanup", risky))
+        .await;
+    let id = f
+        .start_workflow("main", "?correlationId=c-7", &json!({"orig": 5}))
+        .await;
+    let task = f.take("risky", "").await;
+    let mut result = TaskResult::new(task.task_id.clone(), id.clone(), TaskResultStatus::Failed);
+    result.reason_for_incompletion = Some("boom".to_owned());
+    f.update(&result).await;
+    let wf = f.workflow(&id).await;
+    assert_eq!(wf["status"], "FAILED");
+    let failure_id = wf["output"]["conductor.failure_workflow"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let undo = f.take("undo", "").await;
+    assert_eq!(undo.workflow_id(), failure_id);
+    assert_eq!(undo.correlation_id.as_deref(), Some("c-7"));
+    assert_eq!(
+        Value::Object(undo.input_data.clone()),
+        json!({"wf": id, "why": wf["reasonForIncompletion"], "status": "FAILED", "orig": 5,
+               "task": task.task_id, "failedName": "main", "failedStatus": "FAILED"})
+    );
+}
+
+#[tokio::test]
+async fn failure_workflows_start_for_terminate_tasks_but_not_for_rest_terminates() {
+    let f = Fixture::start().await;
+    f.register_workflow(&cleanup()).await;
+    let stop = json!({"name": "stop", "taskReferenceName": "stop", "type": "TERMINATE",
+                      "inputParameters": {"terminationStatus": "TERMINATED"}});
+    f.register_workflow(&failing("stopper", "cleanup", stop))
+        .await;
+    let id = f.start_workflow("stopper", "", &json!({})).await;
+    let wf = f.workflow(&id).await;
+    assert_eq!(wf["status"], "TERMINATED");
+    let undo = f.take("undo", "").await;
+    assert_eq!(undo.input_data["status"], "TERMINATED");
+    assert_eq!(undo.input_data["task"], wf["tasks"][0]["taskId"]);
+
+    // A REST terminate does not start it.
+    let waiting = json!({"name": "slow", "taskReferenceName": "slow"});
+    f.register_workflow(&failing("manual", "cleanup", waiting))
+        .await;
+    let id = f.start_workflow("manual", "", &json!({})).await;
+    let answer = f.client.delete(&f.api(&format!("/workflow/{id}"))).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    let wf = f.workflow(&id).await;
+    assert_eq!(wf["status"], "TERMINATED");
+    assert!(wf["output"].get("conductor.failure_workflow").is_none());
+    assert!(f.batch("undo", 1, 0, "").await.is_empty());
+
+    // An unknown failure workflow is noted in the output.
+    let stop = json!({"name": "stop", "taskReferenceName": "stop", "type": "TERMINATE",
+                      "inputParameters": {"terminationStatus": "FAILED"}});
+    f.register_workflow(&failing("lost", "${workflow.input.handler}", stop))
+        .await;
+    let id = f
+        .start_workflow("lost", "", &json!({"handler": "nope"}))
+        .await;
+    assert_eq!(
+        f.workflow(&id).await["output"]["conductor.failure_workflow"],
+        "Error workflow nope failed to start.  reason: No such workflow found by name: nope, version: null"
+    );
+}
+
+#[tokio::test]
+async fn failure_workflows_that_fail_at_once_stop_after_a_bounded_chain() {
+    let f = Fixture::start().await;
+    let stop = json!({"name": "stop", "taskReferenceName": "stop", "type": "TERMINATE",
+                      "inputParameters": {"terminationStatus": "FAILED"}});
+    f.register_workflow(&failing("again", "again", stop)).await;
+    let mut id = f.start_workflow("again", "", &json!({})).await;
+    let mut hops = 0;
+    loop {
+        let note = f.workflow(&id).await["output"]["conductor.failure_workflow"].clone();
+        let note = note.as_str().unwrap().to_owned();
+        if note.starts_with("Error workflow again failed to start.") {
+            assert!(
+                note.contains("failure workflows failed one inside the other"),
+                "{note}"
+            );
+            break;
+        }
+        id = note;
+        hops += 1;
+        assert!(hops <= 16, "the chain does not stop");
+    }
+    assert_eq!(hops, 16);
+}

@@ -15,7 +15,7 @@ use crate::core::clock::Clock;
 use crate::core::domains;
 use crate::core::expr::Resolver;
 use crate::core::ledger::FP_SERVER;
-use crate::core::metadata::SIMPLE;
+use crate::core::metadata::{SIMPLE, TERMINATE};
 use crate::core::queue::QueueKey;
 use crate::core::record::{TaskRecord, TaskSpec, WorkflowTaskInfo};
 use crate::core::retry::{self, RetryDelay};
@@ -241,7 +241,7 @@ impl State {
                     .failed_names
                     .push(record.spec.key.task_type.clone());
                 instance.ended.insert(seq, record);
-                self.finish(id, &mut instance, status, Some(reason), now);
+                self.fail(id, &mut instance, status, Some(reason), Some(seq), now);
             }
         }
         self.workflows
@@ -274,7 +274,14 @@ impl State {
                 .failed_names
                 .push(record.spec.key.task_type.clone());
             instance.ended.insert(seq, record);
-            self.finish(id, &mut instance, WorkflowStatus::TimedOut, reason, now);
+            self.fail(
+                id,
+                &mut instance,
+                WorkflowStatus::TimedOut,
+                reason,
+                Some(seq),
+                now,
+            );
         }
         self.workflows
             .insert(id, WorkflowRecord::Instance(instance));
@@ -323,7 +330,15 @@ impl State {
             self.ledger.set_ending(seq, FP_SERVER);
             instance.ended.insert(seq, record);
         }
-        instance.output = if instance.def.output_parameters.is_empty() {
+        let terminate = instance.tasks.iter().find_map(|seq| {
+            let record = instance.ended.get(seq)?;
+            (record.spec.key.task_type == TERMINATE && record.status == TaskStatus::Completed)
+                .then_some(record)
+        });
+        instance.output = if let Some(terminate) = terminate {
+            // A TERMINATE task's output is the workflow's, whatever its outputParameters.
+            terminate.output.as_deref().cloned().unwrap_or_default()
+        } else if instance.def.output_parameters.is_empty() {
             instance
                 .tasks
                 .last()
@@ -396,11 +411,12 @@ impl State {
                 "Workflow timed out after {elapsed} seconds. Timeout configured as {} seconds. Timeout policy configured to TIME_OUT_WF",
                 instance.def.timeout_seconds
             );
-            self.finish(
+            self.fail(
                 id,
                 &mut instance,
                 WorkflowStatus::TimedOut,
                 Some(reason),
+                None,
                 now,
             );
         }

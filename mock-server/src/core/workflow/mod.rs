@@ -8,6 +8,7 @@
 //! tasks.
 
 mod decider;
+mod failure;
 mod system;
 
 use std::collections::{BTreeMap, HashMap};
@@ -223,6 +224,16 @@ impl State {
         let Some(WorkflowRecord::Instance(instance)) = self.workflows.get(&id) else {
             return None;
         };
+        Some(self.render_instance(id, instance, include_tasks))
+    }
+
+    /// The wire form of `instance`, workflow `id` (which may be out of the map while decided).
+    pub(super) fn render_instance(
+        &self,
+        id: u64,
+        instance: &Instance,
+        include_tasks: bool,
+    ) -> Workflow {
         let clock = &self.clock;
         let ms = |micros: u64| clock.epoch_ms_or_zero(micros);
         let mut workflow = Workflow::default();
@@ -260,7 +271,7 @@ impl State {
         workflow.workflow_name = Some(instance.def.name.clone());
         workflow.workflow_version = instance.def.version;
         workflow.variables.clone_from(&instance.variables);
-        Some(workflow)
+        workflow
     }
 
     /// The record of an ended task of a workflow, by sequence number.

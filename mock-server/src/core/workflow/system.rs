@@ -115,7 +115,14 @@ impl State {
                     "Task {} failed with status: FAILED and reason: '{reason}'",
                     ids::task_id(seq)
                 );
-                self.finish(id, instance, WorkflowStatus::Failed, Some(reason), now);
+                self.fail(
+                    id,
+                    instance,
+                    WorkflowStatus::Failed,
+                    Some(reason),
+                    Some(seq),
+                    now,
+                );
                 return;
             }
         };
@@ -138,10 +145,12 @@ impl State {
                 str::to_owned,
             );
         record.status = TaskStatus::Completed;
-        record.output = Some(Box::new(output.clone()));
+        record.output = Some(Box::new(output));
         instance.ended.insert(seq, record);
-        self.finish(id, instance, status, Some(reason), now);
-        // The TERMINATE task's output is the workflow's, whatever its outputParameters.
-        instance.output = output;
+        if status == WorkflowStatus::Completed {
+            self.finish(id, instance, status, Some(reason), now);
+        } else {
+            self.fail(id, instance, status, Some(reason), Some(seq), now);
+        }
     }
 }
