@@ -66,6 +66,16 @@ pub(crate) enum Route {
     ExecuteWorkflow(String, String),
     /// `GET /api/workflow/{workflowId}`
     GetWorkflow(String),
+    /// `GET /api/workflow/running/{name}`
+    RunningWorkflows(String),
+    /// `GET /api/workflow/{name}/correlated/{correlationId}`
+    CorrelatedWorkflows(String, String),
+    /// `GET /api/workflow/search`
+    SearchWorkflows,
+    /// `PUT /api/workflow/{workflowId}/pause`
+    PauseWorkflow(String),
+    /// `PUT /api/workflow/{workflowId}/resume`
+    ResumeWorkflow(String),
     /// `DELETE /api/workflow/{workflowId}`
     TerminateWorkflow(String),
     /// `GET /api/tasks/externalstoragelocation`
@@ -121,6 +131,10 @@ impl Route {
             | Self::DeleteWorkflowDef(..) => "metadata",
             Self::StartWorkflow | Self::StartWorkflowByName(_) => "start_workflow",
             Self::ExecuteWorkflow(..) => "execute_workflow",
+            Self::RunningWorkflows(_) | Self::CorrelatedWorkflows(..) | Self::SearchWorkflows => {
+                "search_workflows"
+            }
+            Self::PauseWorkflow(_) | Self::ResumeWorkflow(_) => "control_workflow",
             Self::GetWorkflow(_) => "get_workflow",
             Self::TerminateWorkflow(_) => "terminate_workflow",
             Self::ExternalLocation => "external_location",
@@ -226,6 +240,13 @@ fn workflow_route(method: &Method, rest: &[&str]) -> Route {
             Route::ExecuteWorkflow((*name).to_owned(), (*version).to_owned())
         }
         ([name], Method::POST) => Route::StartWorkflowByName((*name).to_owned()),
+        (["search"], Method::GET) => Route::SearchWorkflows,
+        (["running", name], Method::GET) => Route::RunningWorkflows((*name).to_owned()),
+        ([name, "correlated", correlation_id], Method::GET) => {
+            Route::CorrelatedWorkflows((*name).to_owned(), (*correlation_id).to_owned())
+        }
+        ([id, "pause"], Method::PUT) => Route::PauseWorkflow((*id).to_owned()),
+        ([id, "resume"], Method::PUT) => Route::ResumeWorkflow((*id).to_owned()),
         ([id], Method::GET) => Route::GetWorkflow((*id).to_owned()),
         ([id], Method::DELETE) => Route::TerminateWorkflow((*id).to_owned()),
         _ => Route::Unknown,
@@ -337,6 +358,19 @@ mod tests {
         assert_eq!(
             route(&post, "/api/workflow/execute/media/0"),
             Route::ExecuteWorkflow("media".into(), "0".into())
+        );
+        assert_eq!(route(&get, "/api/workflow/search"), Route::SearchWorkflows);
+        assert_eq!(
+            route(&get, "/api/workflow/running/media"),
+            Route::RunningWorkflows("media".into())
+        );
+        assert_eq!(
+            route(&get, "/api/workflow/media/correlated/c%201"),
+            Route::CorrelatedWorkflows("media".into(), "c 1".into())
+        );
+        assert_eq!(
+            route(&Method::PUT, "/api/workflow/w1/pause"),
+            Route::PauseWorkflow("w1".into())
         );
         assert_eq!(
             route(&get, "/api/workflow/w1"),

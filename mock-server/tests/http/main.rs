@@ -18,6 +18,7 @@ mod hardening;
 mod limits;
 /// Task and workflow definitions (§7.1, §7.2).
 mod metadata;
+mod operations;
 /// Single and batch polls, long-poll waits, queues, domains, ordering, concurrency.
 mod poll;
 /// Reads: task, logs, queue sizes, poll data, aliases, ack.

@@ -61,6 +61,7 @@ impl State {
             last_task_seq: 0,
             deadline,
             listed_as_ended: false,
+            pending_decision: None,
         };
         if let Some(deadline) = deadline {
             self.workflow_deadlines.insert(deadline, id);
@@ -177,20 +178,38 @@ impl State {
         resolver.map(params)
     }
 
-    /// Decides what follows the end of `record` (sequence `seq`), a task of a real workflow,
-    /// and keeps the record with its workflow.
-    pub(in crate::core) fn workflow_task_ended(
-        &mut self,
-        seq: u64,
-        mut record: TaskRecord,
-        now: u64,
-    ) {
+    /// Decides what follows the end of `record` (sequence `seq`), a task of a real workflow
+    /// (or, while the workflow is paused, keeps the decision for its resume), and keeps the
+    /// record with its workflow.
+    pub(in crate::core) fn workflow_task_ended(&mut self, seq: u64, record: TaskRecord, now: u64) {
         let id = record.workflow;
         let Some(WorkflowRecord::Instance(mut instance)) = self.workflows.remove(&id) else {
             self.keep_ended(seq, record);
             return;
         };
         instance.update_time = now;
+        if instance.status == WorkflowStatus::Paused {
+            // A paused workflow decides nothing until it is resumed.
+            instance.pending_decision = Some(seq);
+            instance.ended.insert(seq, record);
+        } else {
+            self.decide_ended(id, &mut instance, seq, record, now);
+        }
+        self.workflows
+            .insert(id, WorkflowRecord::Instance(instance));
+        self.evict_workflows();
+    }
+
+    /// What follows the end of `record` (sequence `seq`) in `instance`: the next task, a retry,
+    /// or the end of the workflow. The record is kept with the workflow.
+    pub(super) fn decide_ended(
+        &mut self,
+        id: u64,
+        instance: &mut Instance,
+        seq: u64,
+        mut record: TaskRecord,
+        now: u64,
+    ) {
         let index = record
             .spec
             .workflow_task
@@ -200,19 +219,13 @@ impl State {
             instance.ended.insert(seq, record);
         } else if record.status == TaskStatus::Completed {
             instance.ended.insert(seq, record);
-            self.advance(id, &mut instance, index, now);
+            self.advance(id, instance, index, now);
         } else {
             if retry::should_retry(&record) {
                 let delay = retry::retry_delay(&mut self.rng, &record.spec.def, record.retry_count);
                 record.retried = true;
                 self.ledger.counts.retried += 1;
-                self.schedule_workflow_task(
-                    id,
-                    &mut instance,
-                    index,
-                    Some((seq, &record, delay)),
-                    now,
-                );
+                self.schedule_workflow_task(id, instance, index, Some((seq, &record, delay)), now);
                 instance.ended.insert(seq, record);
             } else if record
                 .spec
@@ -222,7 +235,7 @@ impl State {
             {
                 record.status = TaskStatus::CompletedWithErrors;
                 instance.ended.insert(seq, record);
-                self.advance(id, &mut instance, index, now);
+                self.advance(id, instance, index, now);
             } else {
                 let status = match record.status {
                     TaskStatus::Canceled => WorkflowStatus::Terminated,
@@ -241,12 +254,9 @@ impl State {
                     .failed_names
                     .push(record.spec.key.task_type.clone());
                 instance.ended.insert(seq, record);
-                self.fail(id, &mut instance, status, Some(reason), Some(seq), now);
+                self.fail(id, instance, status, Some(reason), Some(seq), now);
             }
         }
-        self.workflows
-            .insert(id, WorkflowRecord::Instance(instance));
-        self.evict_workflows();
     }
 
     /// A task of a real workflow timed out under `TIME_OUT_WF`: the workflow times out at once

@@ -7,8 +7,10 @@
 //! [`CoreConfig::keep_workflows`](super::CoreConfig::keep_workflows), then evicted with their
 //! tasks.
 
+mod control;
 mod decider;
 mod failure;
+mod search;
 mod system;
 
 use std::collections::{BTreeMap, HashMap};
@@ -77,6 +79,8 @@ pub(crate) struct Instance {
     deadline: Option<u64>,
     /// Whether it is already counted among the ended workflows awaiting eviction.
     listed_as_ended: bool,
+    /// A task that ended while the workflow was paused, decided on resume.
+    pending_decision: Option<u64>,
 }
 
 /// What started a workflow, for the not-found message.
