@@ -76,6 +76,10 @@ pub(crate) enum Route {
     PauseWorkflow(String),
     /// `PUT /api/workflow/{workflowId}/resume`
     ResumeWorkflow(String),
+    /// `POST /api/workflow/{workflowId}/retry`
+    RetryWorkflow(String),
+    /// `POST /api/workflow/{workflowId}/restart`
+    RestartWorkflow(String),
     /// `DELETE /api/workflow/{workflowId}`
     TerminateWorkflow(String),
     /// `GET /api/tasks/externalstoragelocation`
@@ -134,7 +138,10 @@ impl Route {
             Self::RunningWorkflows(_) | Self::CorrelatedWorkflows(..) | Self::SearchWorkflows => {
                 "search_workflows"
             }
-            Self::PauseWorkflow(_) | Self::ResumeWorkflow(_) => "control_workflow",
+            Self::PauseWorkflow(_)
+            | Self::ResumeWorkflow(_)
+            | Self::RetryWorkflow(_)
+            | Self::RestartWorkflow(_) => "control_workflow",
             Self::GetWorkflow(_) => "get_workflow",
             Self::TerminateWorkflow(_) => "terminate_workflow",
             Self::ExternalLocation => "external_location",
@@ -247,6 +254,8 @@ fn workflow_route(method: &Method, rest: &[&str]) -> Route {
         }
         ([id, "pause"], Method::PUT) => Route::PauseWorkflow((*id).to_owned()),
         ([id, "resume"], Method::PUT) => Route::ResumeWorkflow((*id).to_owned()),
+        ([id, "retry"], Method::POST) => Route::RetryWorkflow((*id).to_owned()),
+        ([id, "restart"], Method::POST) => Route::RestartWorkflow((*id).to_owned()),
         ([id], Method::GET) => Route::GetWorkflow((*id).to_owned()),
         ([id], Method::DELETE) => Route::TerminateWorkflow((*id).to_owned()),
         _ => Route::Unknown,

@@ -90,6 +90,12 @@ pub(crate) fn answer(
         Route::SearchWorkflows => search(core, query),
         Route::PauseWorkflow(id) => core.pause_workflow(id).map(|()| ok()),
         Route::ResumeWorkflow(id) => core.resume_workflow(id).map(|()| ok()),
+        Route::RetryWorkflow(id) => core
+            .retry_workflow(id)
+            .map(|()| body::empty(StatusCode::NO_CONTENT)),
+        Route::RestartWorkflow(id) => core
+            .restart_workflow(id, flag(query, "useLatestDefinitions", false))
+            .map(|()| body::empty(StatusCode::NO_CONTENT)),
         Route::TerminateWorkflow(id) => {
             let reason = query_value(query, "reason").map(str::to_owned);
             core.terminate_workflow(id, reason).map(|()| ok())

@@ -185,3 +185,120 @@ async fn running_correlated_and_search_find_workflows_as_the_server_does() {
         );
     }
 }
+
+async fn post(f: &Fixture, path: &str) -> Answer {
+    f.client.post_json(&f.api(path), &json!({})).await
+}
+
+#[tokio::test]
+async fn retry_reschedules_the_failed_task_and_runs_the_workflow_again() {
+    let f = Fixture::start().await;
+    f.register_workflow(&json!({
+        "name": "fragile", "ownerEmail": "a@b.c",
+        "tasks": [{"name": "ok", "taskReferenceName": "ok"},
+                  {"name": "weak", "taskReferenceName": "weak", "retryCount": 0}]
+    }))
+    .await;
+    let id = f.start_workflow("fragile", "", &json!({})).await;
+    let running = post(&f, &format!("/workflow/{id}/retry")).await;
+    assert_eq!(running.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        running.json()["message"],
+        "Workflow is still running.  status=RUNNING"
+    );
+    complete(&f, "ok").await;
+    let weak = f.take("weak", "").await;
+    let result = TaskResult::new(weak.task_id.clone(), id.clone(), TaskResultStatus::Failed);
+    f.update(&result).await;
+    assert_eq!(f.workflow(&id).await["status"], "FAILED");
+
+    let retry = post(&f, &format!("/workflow/{id}/retry")).await;
+    assert_eq!(retry.status, StatusCode::NO_CONTENT, "{}", retry.text());
+    let wf = f.workflow(&id).await;
+    assert_eq!(wf["status"], "RUNNING");
+    assert!(wf.get("reasonForIncompletion").is_none());
+    assert_eq!(wf["endTime"], 0);
+    assert_eq!(wf["tasks"][1]["retried"], true);
+    let again = f.take("weak", "").await;
+    assert_eq!(again.retry_count, 1);
+    assert_eq!(
+        again.retried_task_id.as_deref(),
+        Some(weak.task_id.as_str())
+    );
+    assert_eq!(again.seq, 3);
+    let result = TaskResult::new(
+        again.task_id.clone(),
+        id.clone(),
+        TaskResultStatus::Completed,
+    );
+    f.update(&result).await;
+    assert_eq!(f.workflow(&id).await["status"], "COMPLETED");
+
+    let nothing = post(&f, &format!("/workflow/{id}/retry")).await;
+    assert_eq!(nothing.status, StatusCode::CONFLICT);
+    assert_eq!(
+        nothing.json()["message"],
+        "There are no retryable tasks! Use restart if you want to attempt entire workflow execution again."
+    );
+}
+
+#[tokio::test]
+async fn restart_runs_an_ended_workflow_again_from_its_first_task() {
+    let f = Fixture::start().await;
+    f.register_workflow(&two_steps()).await;
+    let id = f.start_workflow("steps", "", &json!({})).await;
+    let running = post(&f, &format!("/workflow/{id}/restart")).await;
+    assert_eq!(running.status, StatusCode::CONFLICT);
+    assert_eq!(
+        running.json()["message"],
+        format!("Workflow: steps.1/{id}.RUNNING is not in terminal state, unable to restart.")
+    );
+    complete(&f, "s1").await;
+    complete(&f, "s2").await;
+    let old_first = f.workflow(&id).await["tasks"][0]["taskId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // The latest definition, on request: version 2 has one more task.
+    let mut v2 = two_steps();
+    v2["version"] = json!(2);
+    v2["tasks"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"name": "s3", "taskReferenceName": "s3"}));
+    f.register_workflow(&v2).await;
+    let restart = post(
+        &f,
+        &format!("/workflow/{id}/restart?useLatestDefinitions=true"),
+    )
+    .await;
+    assert_eq!(restart.status, StatusCode::NO_CONTENT, "{}", restart.text());
+    let wf = f.workflow(&id).await;
+    assert_eq!(wf["status"], "RUNNING");
+    assert_eq!(wf["workflowVersion"], 2);
+    assert_eq!(wf["tasks"].as_array().map(Vec::len), Some(1));
+    assert_eq!(wf["tasks"][0]["seq"], 1);
+    assert_eq!(wf["output"], json!({}));
+    // The old tasks are gone.
+    let old = f.client.get(&f.api(&format!("/tasks/{old_first}"))).await;
+    assert_eq!(old.status, StatusCode::NOT_FOUND);
+    complete(&f, "s1").await;
+    complete(&f, "s2").await;
+    complete(&f, "s3").await;
+    assert_eq!(f.workflow(&id).await["status"], "COMPLETED");
+
+    // A non-restartable definition cannot restart once COMPLETED.
+    f.register_workflow(&json!({
+        "name": "once", "ownerEmail": "a@b.c", "restartable": false,
+        "tasks": [{"name": "v", "taskReferenceName": "v", "type": "SET_VARIABLE"}]
+    }))
+    .await;
+    let once = f.start_workflow("once", "", &json!({})).await;
+    let refused = post(&f, &format!("/workflow/{once}/restart")).await;
+    assert_eq!(refused.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        refused.json()["message"],
+        format!("Workflow: once.1/{once}.COMPLETED is non-restartable")
+    );
+}

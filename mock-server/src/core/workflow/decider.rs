@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use baton_model::{JsonMap, TaskDef, TaskStatus, TimeoutPolicy, WorkflowStatus};
+use baton_model::{JsonMap, TaskDef, TaskStatus, TimeoutPolicy, WorkflowDef, WorkflowStatus};
 use serde_json::{Value, json};
 
 use super::{Instance, Start, TerminateError, WorkflowRecord};
@@ -25,13 +25,7 @@ impl State {
     /// Creates a RUNNING workflow from `start` and schedules its first task; returns its number.
     pub(in crate::core) fn start_workflow(&mut self, start: Start, now: u64) -> u64 {
         let mut def = start.def;
-        for task in &mut def.tasks {
-            if task.task_definition.is_none() {
-                // No registered definition: the server's ad-hoc default one.
-                let registered = self.metadata.task_defs.get(&task.name).cloned();
-                task.task_definition = Some(registered.unwrap_or_else(|| TaskDef::new(&task.name)));
-            }
-        }
+        self.embed_task_defs(&mut def);
         let mut input = def.input_template.clone();
         input.extend(start.input);
         let id = self.next_workflow;
@@ -70,6 +64,17 @@ impl State {
         self.workflows
             .insert(id, WorkflowRecord::Instance(Box::new(instance)));
         id
+    }
+
+    /// Embeds in each task of `def` without one its registered definition, or the server's
+    /// ad-hoc default one when none is registered (the snapshot taken at start).
+    pub(super) fn embed_task_defs(&self, def: &mut WorkflowDef) {
+        for task in &mut def.tasks {
+            if task.task_definition.is_none() {
+                let registered = self.metadata.task_defs.get(&task.name).cloned();
+                task.task_definition = Some(registered.unwrap_or_else(|| TaskDef::new(&task.name)));
+            }
+        }
     }
 
     /// Schedules the workflow task at `index`: a first attempt, or with `retry` = (the failed
