@@ -1,6 +1,8 @@
-//! Workflows: instances of linear workflows of SIMPLE tasks (conductor-api.md §7.3–§7.5), the
-//! Core operations that start, read and terminate them, and their wire form. What happens when
-//! one of their tasks ends is decided in [`decider`].
+//! Workflows: instances of linear workflows of SIMPLE, SET_VARIABLE and TERMINATE tasks
+//! (conductor-api.md §7.3–§7.5), the Core operations that start, read and terminate them, and
+//! their wire form. What happens when one of their tasks ends is decided in [`decider`]; the
+//! system tasks run in [`system`], failure workflows start in [`failure`], pause / resume /
+//! retry / restart are in [`control`] and the searches in [`search`].
 //!
 //! A workflow is started with its definition snapshotted (task definitions embedded), its first
 //! task scheduled before the start call returns. Ended workflows are kept readable up to
