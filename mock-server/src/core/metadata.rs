@@ -13,6 +13,39 @@ use crate::error::ApiError;
 /// Names that may start a `${...}` reference besides task reference names.
 const SYSTEM_ROOTS: [&str; 4] = ["workflow", "CPEWF_TASK_ID", "NETFLIX_ENV", "NETFLIX_STACK"];
 
+/// The worker task type: the only one that is queued.
+pub(crate) const SIMPLE: &str = "SIMPLE";
+/// The system task that sets workflow variables.
+pub(crate) const SET_VARIABLE: &str = "SET_VARIABLE";
+/// The system task that ends its workflow.
+pub(crate) const TERMINATE: &str = "TERMINATE";
+/// The task types the mock's decider runs. A definition with any other type (SWITCH,
+/// FORK_JOIN, SUB_WORKFLOW, WAIT, DO_WHILE, INLINE, ...) is refused with a 400 that names it,
+/// rather than run wrongly (its type-specific fields are not even kept).
+pub(crate) const SUPPORTED_TASK_TYPES: [&str; 3] = [SIMPLE, SET_VARIABLE, TERMINATE];
+
+/// A failure for every task of `def` whose type the mock does not run; `path` prefixes each
+/// failure's path.
+pub(crate) fn unsupported_task_types(def: &WorkflowDef, path: &str) -> Vec<ValidationError> {
+    def.tasks
+        .iter()
+        .enumerate()
+        .filter(|(_, task)| !SUPPORTED_TASK_TYPES.contains(&task.task_type.as_str()))
+        .map(|(i, task)| {
+            error(
+                format!("{path}.tasks[{i}].type"),
+                format!(
+                    "task type {} (taskReferenceName: {}) is not supported by baton-mock, which runs only these task types: {}",
+                    task.task_type,
+                    task.task_reference_name,
+                    SUPPORTED_TASK_TYPES.join(", ")
+                ),
+                Some(Value::String(task.task_type.clone())),
+            )
+        })
+        .collect()
+}
+
 /// Registered definitions.
 #[derive(Debug, Default)]
 pub(crate) struct Metadata {
@@ -227,6 +260,7 @@ pub(crate) fn validate_workflow_def(def: &WorkflowDef, path: &str) -> Vec<Valida
             errors.extend(validate_task_def(embedded, &format!("{at}.taskDefinition")));
         }
     }
+    errors.extend(unsupported_task_types(def, path));
     // Expression references must name a task of this definition (ConstraintParamUtil).
     let refs: HashSet<&str> = def
         .tasks

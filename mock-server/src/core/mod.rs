@@ -22,7 +22,7 @@
 //! | `limits` | concurrency and rate limits at poll time, postponement and release |
 //! | `timeouts` | task `timeoutSeconds` / `pollTimeoutSeconds` with the timeout policy |
 //! | `evict` | idle eviction of queues, poll data and logs of unused task types |
-//! | `workflow` | workflow instances and their reads; `workflow/decider.rs`: what follows a task |
+//! | `workflow` | workflow instances and their reads; `decider.rs`: what follows a task; `system.rs`: SET_VARIABLE, TERMINATE; `failure.rs`: failure workflows; `control.rs`: pause, resume, retry, restart; `search.rs`: running, correlated, search |
 //! | `enqueue` | bulk enqueue into a synthetic workflow |
 //! | `poll` | hand-out, poll data, queue reads, the long polls' signal |
 //! | `update` | the update rules, ending a task (`State::end`), task logs |
@@ -197,6 +197,9 @@ struct State {
     task_timeouts: Deadlines,
     /// When the last idle-eviction pass ran (µs).
     last_evict: u64,
+    /// How many failure workflows are being started, one inside the other, right now (a
+    /// failure workflow that fails at once starts its own).
+    failure_chain: u32,
 }
 
 impl Core {
@@ -308,6 +311,7 @@ impl State {
             limits: Limits::default(),
             task_timeouts: Deadlines::default(),
             last_evict: 0,
+            failure_chain: 0,
         }
     }
 

@@ -7,6 +7,7 @@
 mod admin;
 mod api;
 pub(crate) mod body;
+mod execute;
 #[cfg(test)]
 mod props;
 pub(crate) mod router;
@@ -209,12 +210,16 @@ async fn handle(app: Arc<App>, request: Request<Incoming>) -> Result<Resp, Dropp
 
 async fn dispatch(app: &App, route: Route, request: Request<Incoming>) -> Result<Resp, ApiError> {
     let query = router::query_pairs(request.uri().query());
-    // Long polls wait here; everything else is answered synchronously.
+    // Long polls and synchronous executions wait here; everything else is answered at once.
     match route {
         Route::Poll(task_type) => Ok(api::poll(app, &task_type, &query).await),
         Route::BatchPoll(task_type) => api::batch_poll(app, &task_type, &query).await,
         Route::UpdateV2 if app.options.update_v2 => {
             api::update_v2(app, read_body(app, request).await?).await
+        }
+        Route::ExecuteWorkflow(name, version) => {
+            let body = read_body(app, request).await?;
+            execute::execute(app, &name, &version, &query, &body).await
         }
         route => {
             let method = request.method().clone();
@@ -243,6 +248,9 @@ pub(crate) fn answer_now(
         Route::Poll(task_type) => Ok(api::poll_at_once(app, &task_type, query)),
         Route::BatchPoll(task_type) => api::batch_poll_at_once(app, &task_type, query),
         Route::Update => api::update(app, body),
+        Route::ExecuteWorkflow(name, version) => {
+            execute::execute_at_once(&app.core, &name, &version, query, &body)
+        }
         Route::UpdateV2 if app.options.update_v2 => api::update_v2_at_once(app, body),
         Route::AddLog(task_id) => {
             app.core

@@ -62,8 +62,24 @@ pub(crate) enum Route {
     StartWorkflow,
     /// `POST /api/workflow/{name}` (the input)
     StartWorkflowByName(String),
+    /// `POST /api/workflow/execute/{name}/{version}` (synchronous execution)
+    ExecuteWorkflow(String, String),
     /// `GET /api/workflow/{workflowId}`
     GetWorkflow(String),
+    /// `GET /api/workflow/running/{name}`
+    RunningWorkflows(String),
+    /// `GET /api/workflow/{name}/correlated/{correlationId}`
+    CorrelatedWorkflows(String, String),
+    /// `GET /api/workflow/search`
+    SearchWorkflows,
+    /// `PUT /api/workflow/{workflowId}/pause`
+    PauseWorkflow(String),
+    /// `PUT /api/workflow/{workflowId}/resume`
+    ResumeWorkflow(String),
+    /// `POST /api/workflow/{workflowId}/retry`
+    RetryWorkflow(String),
+    /// `POST /api/workflow/{workflowId}/restart`
+    RestartWorkflow(String),
     /// `DELETE /api/workflow/{workflowId}`
     TerminateWorkflow(String),
     /// `GET /api/tasks/externalstoragelocation`
@@ -118,6 +134,14 @@ impl Route {
             | Self::GetWorkflowDef(_)
             | Self::DeleteWorkflowDef(..) => "metadata",
             Self::StartWorkflow | Self::StartWorkflowByName(_) => "start_workflow",
+            Self::ExecuteWorkflow(..) => "execute_workflow",
+            Self::RunningWorkflows(_) | Self::CorrelatedWorkflows(..) | Self::SearchWorkflows => {
+                "search_workflows"
+            }
+            Self::PauseWorkflow(_)
+            | Self::ResumeWorkflow(_)
+            | Self::RetryWorkflow(_)
+            | Self::RestartWorkflow(_) => "control_workflow",
             Self::GetWorkflow(_) => "get_workflow",
             Self::TerminateWorkflow(_) => "terminate_workflow",
             Self::ExternalLocation => "external_location",
@@ -219,7 +243,19 @@ fn metadata_route(method: &Method, rest: &[&str]) -> Route {
 fn workflow_route(method: &Method, rest: &[&str]) -> Route {
     match (rest, method.clone()) {
         ([], Method::POST) => Route::StartWorkflow,
+        (["execute", name, version], Method::POST) => {
+            Route::ExecuteWorkflow((*name).to_owned(), (*version).to_owned())
+        }
         ([name], Method::POST) => Route::StartWorkflowByName((*name).to_owned()),
+        (["search"], Method::GET) => Route::SearchWorkflows,
+        (["running", name], Method::GET) => Route::RunningWorkflows((*name).to_owned()),
+        ([name, "correlated", correlation_id], Method::GET) => {
+            Route::CorrelatedWorkflows((*name).to_owned(), (*correlation_id).to_owned())
+        }
+        ([id, "pause"], Method::PUT) => Route::PauseWorkflow((*id).to_owned()),
+        ([id, "resume"], Method::PUT) => Route::ResumeWorkflow((*id).to_owned()),
+        ([id, "retry"], Method::POST) => Route::RetryWorkflow((*id).to_owned()),
+        ([id, "restart"], Method::POST) => Route::RestartWorkflow((*id).to_owned()),
         ([id], Method::GET) => Route::GetWorkflow((*id).to_owned()),
         ([id], Method::DELETE) => Route::TerminateWorkflow((*id).to_owned()),
         _ => Route::Unknown,
@@ -327,6 +363,23 @@ mod tests {
         assert_eq!(
             route(&post, "/api/workflow/media"),
             Route::StartWorkflowByName("media".into())
+        );
+        assert_eq!(
+            route(&post, "/api/workflow/execute/media/0"),
+            Route::ExecuteWorkflow("media".into(), "0".into())
+        );
+        assert_eq!(route(&get, "/api/workflow/search"), Route::SearchWorkflows);
+        assert_eq!(
+            route(&get, "/api/workflow/running/media"),
+            Route::RunningWorkflows("media".into())
+        );
+        assert_eq!(
+            route(&get, "/api/workflow/media/correlated/c%201"),
+            Route::CorrelatedWorkflows("media".into(), "c 1".into())
+        );
+        assert_eq!(
+            route(&Method::PUT, "/api/workflow/w1/pause"),
+            Route::PauseWorkflow("w1".into())
         );
         assert_eq!(
             route(&get, "/api/workflow/w1"),

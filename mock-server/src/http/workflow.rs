@@ -77,6 +77,25 @@ pub(crate) fn answer(
         Route::GetWorkflow(id) => core
             .workflow(id, flag(query, "includeTasks", true))
             .map(|workflow| body::json(&workflow)),
+        Route::RunningWorkflows(name) => int(query, "version")
+            .map(|version| body::json(&core.running_workflows(name, version.unwrap_or(1)))),
+        Route::CorrelatedWorkflows(name, correlation_id) => {
+            Ok(body::json(&core.correlated_workflows(
+                name,
+                correlation_id,
+                flag(query, "includeClosed", false),
+                flag(query, "includeTasks", false),
+            )))
+        }
+        Route::SearchWorkflows => search(core, query),
+        Route::PauseWorkflow(id) => core.pause_workflow(id).map(|()| ok()),
+        Route::ResumeWorkflow(id) => core.resume_workflow(id).map(|()| ok()),
+        Route::RetryWorkflow(id) => core
+            .retry_workflow(id)
+            .map(|()| body::empty(StatusCode::NO_CONTENT)),
+        Route::RestartWorkflow(id) => core
+            .restart_workflow(id, flag(query, "useLatestDefinitions", false))
+            .map(|()| body::empty(StatusCode::NO_CONTENT)),
         Route::TerminateWorkflow(id) => {
             let reason = query_value(query, "reason").map(str::to_owned);
             core.terminate_workflow(id, reason).map(|()| ok())
@@ -119,4 +138,17 @@ fn start(core: &Core, body: &Bytes) -> Result<Resp, ApiError> {
     let request: StartWorkflowRequest = serde_json::from_value(raw)
         .map_err(|e| ApiError::Internal(format!("JSON parse error: {e}")))?;
     Ok(body::text(core.start_workflow(request)?))
+}
+
+/// `GET /api/workflow/search?start=&size=&freeText=&query=`.
+fn search(core: &Core, query: &Query) -> Result<Resp, ApiError> {
+    let start = int(query, "start")?.unwrap_or(0);
+    let size = int(query, "size")?.unwrap_or(100);
+    let result = core.search_workflows(
+        usize::try_from(start).unwrap_or(0),
+        usize::try_from(size).unwrap_or(0),
+        query_value(query, "freeText").unwrap_or("*"),
+        query_value(query, "query").unwrap_or(""),
+    )?;
+    Ok(body::json(&result))
 }

@@ -11,16 +11,19 @@ mod cli;
 mod common;
 /// Task domains of workflow tasks (§4.3).
 mod domains;
+mod execute;
 /// Hardening: bounded enqueue, number validation, header timeout, connection cap, eviction.
 mod hardening;
 /// Concurrency and rate limits at poll time, postponement and release (§4.4).
 mod limits;
 /// Task and workflow definitions (§7.1, §7.2).
 mod metadata;
+mod operations;
 /// Single and batch polls, long-poll waits, queues, domains, ordering, concurrency.
 mod poll;
 /// Reads: task, logs, queue sizes, poll data, aliases, ack.
 mod reads;
+mod system_tasks;
 /// Task `timeoutSeconds` and `pollTimeoutSeconds` with the timeout policy (§4.2).
 mod timeouts;
 /// Updates: v1, v2, retries, callbacks, leases, timeouts, payload limit, errors.

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use baton_model::{JsonMap, TaskDef, TaskStatus, TimeoutPolicy, WorkflowStatus};
+use baton_model::{JsonMap, TaskDef, TaskStatus, TimeoutPolicy, WorkflowDef, WorkflowStatus};
 use serde_json::{Value, json};
 
 use super::{Instance, Start, TerminateError, WorkflowRecord};
@@ -15,6 +15,7 @@ use crate::core::clock::Clock;
 use crate::core::domains;
 use crate::core::expr::Resolver;
 use crate::core::ledger::FP_SERVER;
+use crate::core::metadata::{SIMPLE, TERMINATE};
 use crate::core::queue::QueueKey;
 use crate::core::record::{TaskRecord, TaskSpec, WorkflowTaskInfo};
 use crate::core::retry::{self, RetryDelay};
@@ -24,13 +25,7 @@ impl State {
     /// Creates a RUNNING workflow from `start` and schedules its first task; returns its number.
     pub(in crate::core) fn start_workflow(&mut self, start: Start, now: u64) -> u64 {
         let mut def = start.def;
-        for task in &mut def.tasks {
-            if task.task_definition.is_none() {
-                // No registered definition: the server's ad-hoc default one.
-                let registered = self.metadata.task_defs.get(&task.name).cloned();
-                task.task_definition = Some(registered.unwrap_or_else(|| TaskDef::new(&task.name)));
-            }
-        }
+        self.embed_task_defs(&mut def);
         let mut input = def.input_template.clone();
         input.extend(start.input);
         let id = self.next_workflow;
@@ -60,6 +55,7 @@ impl State {
             last_task_seq: 0,
             deadline,
             listed_as_ended: false,
+            pending_decision: None,
         };
         if let Some(deadline) = deadline {
             self.workflow_deadlines.insert(deadline, id);
@@ -68,6 +64,17 @@ impl State {
         self.workflows
             .insert(id, WorkflowRecord::Instance(Box::new(instance)));
         id
+    }
+
+    /// Embeds in each task of `def` without one its registered definition, or the server's
+    /// ad-hoc default one when none is registered (the snapshot taken at start).
+    pub(super) fn embed_task_defs(&self, def: &mut WorkflowDef) {
+        for task in &mut def.tasks {
+            if task.task_definition.is_none() {
+                let registered = self.metadata.task_defs.get(&task.name).cloned();
+                task.task_definition = Some(registered.unwrap_or_else(|| TaskDef::new(&task.name)));
+            }
+        }
     }
 
     /// Schedules the workflow task at `index`: a first attempt, or with `retry` = (the failed
@@ -94,6 +101,10 @@ impl State {
         let mut input = self.resolve(id, instance, &task.input_parameters);
         for (key, value) in &def.input_template {
             input.entry(key.clone()).or_insert_with(|| value.clone());
+        }
+        if task.task_type != SIMPLE {
+            self.run_system_task(id, instance, index, task, input, now);
+            return;
         }
         let window_ms = i64::try_from(self.config.active_domain_window.as_millis()).unwrap_or(0);
         let active_since = self.clock.epoch_ms(now) - window_ms;
@@ -172,20 +183,38 @@ impl State {
         resolver.map(params)
     }
 
-    /// Decides what follows the end of `record` (sequence `seq`), a task of a real workflow,
-    /// and keeps the record with its workflow.
-    pub(in crate::core) fn workflow_task_ended(
-        &mut self,
-        seq: u64,
-        mut record: TaskRecord,
-        now: u64,
-    ) {
+    /// Decides what follows the end of `record` (sequence `seq`), a task of a real workflow
+    /// (or, while the workflow is paused, keeps the decision for its resume), and keeps the
+    /// record with its workflow.
+    pub(in crate::core) fn workflow_task_ended(&mut self, seq: u64, record: TaskRecord, now: u64) {
         let id = record.workflow;
         let Some(WorkflowRecord::Instance(mut instance)) = self.workflows.remove(&id) else {
             self.keep_ended(seq, record);
             return;
         };
         instance.update_time = now;
+        if instance.status == WorkflowStatus::Paused {
+            // A paused workflow decides nothing until it is resumed.
+            instance.pending_decision = Some(seq);
+            instance.ended.insert(seq, record);
+        } else {
+            self.decide_ended(id, &mut instance, seq, record, now);
+        }
+        self.workflows
+            .insert(id, WorkflowRecord::Instance(instance));
+        self.evict_workflows();
+    }
+
+    /// What follows the end of `record` (sequence `seq`) in `instance`: the next task, a retry,
+    /// or the end of the workflow. The record is kept with the workflow.
+    pub(super) fn decide_ended(
+        &mut self,
+        id: u64,
+        instance: &mut Instance,
+        seq: u64,
+        mut record: TaskRecord,
+        now: u64,
+    ) {
         let index = record
             .spec
             .workflow_task
@@ -195,19 +224,13 @@ impl State {
             instance.ended.insert(seq, record);
         } else if record.status == TaskStatus::Completed {
             instance.ended.insert(seq, record);
-            self.advance(id, &mut instance, index, now);
+            self.advance(id, instance, index, now);
         } else {
             if retry::should_retry(&record) {
                 let delay = retry::retry_delay(&mut self.rng, &record.spec.def, record.retry_count);
                 record.retried = true;
                 self.ledger.counts.retried += 1;
-                self.schedule_workflow_task(
-                    id,
-                    &mut instance,
-                    index,
-                    Some((seq, &record, delay)),
-                    now,
-                );
+                self.schedule_workflow_task(id, instance, index, Some((seq, &record, delay)), now);
                 instance.ended.insert(seq, record);
             } else if record
                 .spec
@@ -217,7 +240,7 @@ impl State {
             {
                 record.status = TaskStatus::CompletedWithErrors;
                 instance.ended.insert(seq, record);
-                self.advance(id, &mut instance, index, now);
+                self.advance(id, instance, index, now);
             } else {
                 let status = match record.status {
                     TaskStatus::Canceled => WorkflowStatus::Terminated,
@@ -236,12 +259,9 @@ impl State {
                     .failed_names
                     .push(record.spec.key.task_type.clone());
                 instance.ended.insert(seq, record);
-                self.finish(id, &mut instance, status, Some(reason), now);
+                self.fail(id, instance, status, Some(reason), Some(seq), now);
             }
         }
-        self.workflows
-            .insert(id, WorkflowRecord::Instance(instance));
-        self.evict_workflows();
     }
 
     /// A task of a real workflow timed out under `TIME_OUT_WF`: the workflow times out at once
@@ -269,7 +289,14 @@ impl State {
                 .failed_names
                 .push(record.spec.key.task_type.clone());
             instance.ended.insert(seq, record);
-            self.finish(id, &mut instance, WorkflowStatus::TimedOut, reason, now);
+            self.fail(
+                id,
+                &mut instance,
+                WorkflowStatus::TimedOut,
+                reason,
+                Some(seq),
+                now,
+            );
         }
         self.workflows
             .insert(id, WorkflowRecord::Instance(instance));
@@ -318,7 +345,15 @@ impl State {
             self.ledger.set_ending(seq, FP_SERVER);
             instance.ended.insert(seq, record);
         }
-        instance.output = if instance.def.output_parameters.is_empty() {
+        let terminate = instance.tasks.iter().find_map(|seq| {
+            let record = instance.ended.get(seq)?;
+            (record.spec.key.task_type == TERMINATE && record.status == TaskStatus::Completed)
+                .then_some(record)
+        });
+        instance.output = if let Some(terminate) = terminate {
+            // A TERMINATE task's output is the workflow's, whatever its outputParameters.
+            terminate.output.as_deref().cloned().unwrap_or_default()
+        } else if instance.def.output_parameters.is_empty() {
             instance
                 .tasks
                 .last()
@@ -391,11 +426,12 @@ impl State {
                 "Workflow timed out after {elapsed} seconds. Timeout configured as {} seconds. Timeout policy configured to TIME_OUT_WF",
                 instance.def.timeout_seconds
             );
-            self.finish(
+            self.fail(
                 id,
                 &mut instance,
                 WorkflowStatus::TimedOut,
                 Some(reason),
+                None,
                 now,
             );
         }

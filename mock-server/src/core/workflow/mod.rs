@@ -1,13 +1,19 @@
-//! Workflows: instances of linear workflows of SIMPLE tasks (conductor-api.md §7.3–§7.5), the
-//! Core operations that start, read and terminate them, and their wire form. What happens when
-//! one of their tasks ends is decided in [`decider`].
+//! Workflows: instances of linear workflows of SIMPLE, SET_VARIABLE and TERMINATE tasks
+//! (conductor-api.md §7.3–§7.5), the Core operations that start, read and terminate them, and
+//! their wire form. What happens when one of their tasks ends is decided in [`decider`]; the
+//! system tasks run in [`system`], failure workflows start in [`failure`], pause / resume /
+//! retry / restart are in [`control`] and the searches in [`search`].
 //!
 //! A workflow is started with its definition snapshotted (task definitions embedded), its first
 //! task scheduled before the start call returns. Ended workflows are kept readable up to
 //! [`CoreConfig::keep_workflows`](super::CoreConfig::keep_workflows), then evicted with their
 //! tasks.
 
+mod control;
 mod decider;
+mod failure;
+mod search;
+mod system;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -16,7 +22,7 @@ use baton_model::{
     JsonMap, StartWorkflowRequest, ValidationError, Workflow, WorkflowDef, WorkflowStatus,
 };
 
-use super::metadata::{no_such_workflow, version_text};
+use super::metadata::{no_such_workflow, unsupported_task_types, version_text};
 use super::queue::QueueKey;
 use super::record::{TaskRecord, TaskSpec};
 use super::{Core, State};
@@ -75,6 +81,8 @@ pub(crate) struct Instance {
     deadline: Option<u64>,
     /// Whether it is already counted among the ended workflows awaiting eviction.
     listed_as_ended: bool,
+    /// A task that ended while the workflow was paused, decided on resume.
+    pending_decision: Option<u64>,
 }
 
 /// What started a workflow, for the not-found message.
@@ -150,7 +158,14 @@ impl Core {
         let now = self.clock.now();
         let mut state = self.lock();
         let def = match request.workflow_def {
-            Some(def) => def,
+            Some(def) => {
+                let errors =
+                    unsupported_task_types(&def, "startWorkflow.startWorkflowRequest.workflowDef");
+                if !errors.is_empty() {
+                    return Err(ApiError::Validation(errors));
+                }
+                def
+            }
             None => {
                 let found = state.metadata.workflow(&name, request.version);
                 let Some(def) = found else {
@@ -215,6 +230,16 @@ impl State {
         let Some(WorkflowRecord::Instance(instance)) = self.workflows.get(&id) else {
             return None;
         };
+        Some(self.render_instance(id, instance, include_tasks))
+    }
+
+    /// The wire form of `instance`, workflow `id` (which may be out of the map while decided).
+    pub(super) fn render_instance(
+        &self,
+        id: u64,
+        instance: &Instance,
+        include_tasks: bool,
+    ) -> Workflow {
         let clock = &self.clock;
         let ms = |micros: u64| clock.epoch_ms_or_zero(micros);
         let mut workflow = Workflow::default();
@@ -252,7 +277,7 @@ impl State {
         workflow.workflow_name = Some(instance.def.name.clone());
         workflow.workflow_version = instance.def.version;
         workflow.variables.clone_from(&instance.variables);
-        Some(workflow)
+        workflow
     }
 
     /// The record of an ended task of a workflow, by sequence number.
