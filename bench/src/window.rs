@@ -217,7 +217,7 @@ pub fn median(values: impl IntoIterator<Item = f64>) -> Option<f64> {
 
 #[cfg(test)]
 mod tests {
-    use super::median;
+    use super::*;
 
     #[test]
     fn median_of_odd_even_and_empty() {
@@ -225,5 +225,30 @@ mod tests {
         assert_eq!(median([4.0, 1.0, 3.0, 2.0]), Some(2.5));
         assert_eq!(median([f64::NAN, 5.0]), Some(5.0));
         assert_eq!(median([]), None);
+    }
+
+    #[tokio::test]
+    async fn the_feeder_keeps_a_backlog_and_drain_waits_for_it() {
+        let mock = baton_mock::MockServer::start().await.unwrap();
+        let admin = AdminClient::new(&mock.base_url());
+        assert!(
+            drain(&admin, Duration::from_millis(100)).await.unwrap(),
+            "empty"
+        );
+        let mut feeder = Feeder::new("feed_test", serde_json::json!({}));
+        let ledger = feeder.feed_until(&admin, Instant::now()).await.unwrap();
+        assert_eq!(ledger.queued, 0, "the ledger read before the first top-up");
+        let queued = admin.ledger().await.unwrap().queued;
+        assert_eq!(queued, MIN_BACKLOG);
+        // Nothing consumes: the queue stays, and the drain gives up at its bound.
+        let started = Instant::now();
+        assert!(!drain(&admin, Duration::from_millis(300)).await.unwrap());
+        assert!(started.elapsed() >= Duration::from_millis(300));
+        // No top-up while the backlog is above three quarters of its target.
+        feeder
+            .feed_until(&admin, Instant::now() + Duration::from_millis(100))
+            .await
+            .unwrap();
+        assert_eq!(admin.ledger().await.unwrap().enqueued, MIN_BACKLOG);
     }
 }

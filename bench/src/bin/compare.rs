@@ -14,8 +14,8 @@
 //! For every run: enqueue enough tasks (topped up while it runs, `baton_bench::window`), start the client, wait out
 //! the warm-up, then measure over the window: throughput (ledger `completed` delta / time),
 //! client and server CPU per task (utime + stime from `/proc/PID/stat`), the client's peak RSS
-//! (`VmHWM`) and the machine's busy share (`/proc/stat`). Then SIGTERM the client, wait for it
-//! to drain and exit, and check the ledger: lost (tasks still in flight) = 0 and no duplicate
+//! (`VmHWM`) and the machine's busy share (`/proc/stat`). Then stop feeding, wait (bounded) for
+//! the queue to empty, SIGTERM the client, wait for it to drain and exit, and check the ledger: lost (tasks still in flight) = 0 and no duplicate
 //! updates. Only loopback addresses are used.
 
 use std::fmt::Write as _;

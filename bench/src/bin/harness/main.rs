@@ -224,8 +224,8 @@ async fn harness(args: Args) -> Result<Vec<String>, HarnessError> {
             let outcome = run::run_once(config, &programs, server, timing, &log)
                 .await
                 .map_err(|err| err.to_string());
-            match &outcome {
-                Ok(f) => bar.println(format!(
+            let line = match &outcome {
+                Ok(f) => format!(
                     "{:<28} {:>9.0} tasks/s  client {:>8.1} µs/task  server {:>6.1} µs/task  busy {:>3.0}%  other {:.2} cores  lost {}  dup {}",
                     config.name,
                     f.tasks_per_s,
@@ -235,8 +235,14 @@ async fn harness(args: Args) -> Result<Vec<String>, HarnessError> {
                     f.other_load_cores,
                     f.lost,
                     f.duplicates
-                )),
-                Err(err) => bar.println(format!("{:<28} FAILED: {err}", config.name)),
+                ),
+                Err(err) => format!("{:<28} FAILED: {err}", config.name),
+            };
+            // A hidden bar (stderr not a terminal, as in CI) prints nothing: print directly.
+            if bar.is_hidden() {
+                eprintln!("{line}");
+            } else {
+                bar.println(line);
             }
             results[index].push(outcome);
             bar.inc(1);

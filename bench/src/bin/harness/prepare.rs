@@ -124,8 +124,7 @@ const WORKSPACE_BINARIES: [&str; 3] = ["baton-mock", "ceiling_loop", "baton_work
 
 /// Builds the workspace binaries (release) and copies them into `<harness>/bin`.
 pub fn workspace(layout: &Layout) -> Result<(), PrepareError> {
-    run(Command::new(cargo())
-        .current_dir(&layout.root)
+    run(cargo(&layout.root)
         .args([
             "build",
             "--release",
@@ -146,8 +145,7 @@ pub fn workspace(layout: &Layout) -> Result<(), PrepareError> {
 /// Builds the Rust conductor-sdk peer in its own workspace and copies its binary.
 pub fn rust_sdk(layout: &Layout) -> Result<(), PrepareError> {
     let target = layout.harness.join("rust-sdk");
-    run(Command::new(cargo())
-        .current_dir(&layout.root)
+    run(cargo(&layout.root)
         .args(["build", "--release", "-q", "--manifest-path"])
         .arg(layout.root.join("bench/peers/rust-sdk/Cargo.toml"))
         .arg("--target-dir")
@@ -155,8 +153,30 @@ pub fn rust_sdk(layout: &Layout) -> Result<(), PrepareError> {
     copy_binaries(&target.join("release"), &layout.bin(), &["rust-sdk-peer"])
 }
 
-fn cargo() -> String {
-    std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned())
+/// A cargo command without the variables `cargo run` sets for the harness itself (the
+/// package's name, manifest and so on): build scripts that watch them would otherwise see a
+/// change and rebuild.
+fn cargo(root: &Path) -> Command {
+    let program = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let mut command = Command::new(program);
+    command.current_dir(root);
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        let set_by_cargo_run = [
+            "CARGO_PKG_",
+            "CARGO_MANIFEST_",
+            "CARGO_BIN_",
+            "CARGO_CRATE_",
+        ]
+        .iter()
+        .any(|prefix| key.starts_with(prefix))
+            || key == "CARGO_PRIMARY_PACKAGE"
+            || key == "OUT_DIR";
+        if set_by_cargo_run {
+            command.env_remove(key.as_ref());
+        }
+    }
+    command
 }
 
 fn copy_binaries(from: &Path, to: &Path, names: &[&str]) -> Result<(), PrepareError> {
