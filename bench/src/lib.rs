@@ -6,8 +6,9 @@
 //! |---|---|
 //! | [`fixtures`] | Conductor-shaped [`Task`](baton_model::Task)s and poll-response bodies |
 //! | [`admin`] | `POST /admin/enqueue` and `GET /admin/ledger` over keep-alive HTTP |
-//! | [`procfs`] | process CPU time, peak RSS, the machine's busy share |
+//! | [`procfs`] | CPU time and memory of a process tree, the machine's busy share |
 //! | [`processes`] | a baton-mock process on a free port, signals |
+//! | [`window`] | keeping the queue fed, measuring a window, draining, medians |
 
 /// What can go wrong talking to the mock or reading `/proc`.
 #[derive(Debug, thiserror::Error)]
@@ -134,7 +135,7 @@ pub mod admin {
     use crate::BenchError;
 
     /// The ledger counters the benchmarks read (a subset of `GET /admin/ledger`).
-    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize)]
     #[serde(default)]
     pub struct Ledger {
         /// Tasks created by enqueue calls.
@@ -157,6 +158,19 @@ pub mod admin {
         pub duplicate_conflicting: u64,
         /// Updates naming ids the mock never issued.
         pub unknown_ids: u64,
+        /// Terminal updates measured for latency.
+        pub latency_samples: u64,
+        /// Median time from scheduling to the terminal update, in milliseconds.
+        pub latency_p50_ms: f64,
+        /// 99th percentile of the same, in milliseconds.
+        pub latency_p99_ms: f64,
+    }
+
+    impl Ledger {
+        /// Repeated updates of either kind.
+        pub fn duplicates(&self) -> u64 {
+            self.duplicate_identical + self.duplicate_conflicting
+        }
     }
 
     /// A client for one mock's admin API.
@@ -316,6 +330,77 @@ pub mod procfs {
             .ok_or_else(|| malformed(&path, "VmHWM"))
     }
 
+    /// Proportional set size of process `pid` (`Pss` of `smaps_rollup`), in KiB.
+    pub fn pss_kib(pid: u32) -> Result<u64, BenchError> {
+        let path = format!("/proc/{pid}/smaps_rollup");
+        let rollup = read(&path)?;
+        rollup
+            .lines()
+            .find_map(|line| line.strip_prefix("Pss:"))
+            .and_then(|value| value.split_whitespace().next())
+            .and_then(|kib| kib.parse().ok())
+            .ok_or_else(|| malformed(&path, "Pss"))
+    }
+
+    /// The parent of process `pid` (field 4 of `/proc/PID/stat`).
+    fn parent(pid: u32) -> Option<u32> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        let (_, rest) = stat.rsplit_once(')')?;
+        rest.split_whitespace().nth(1)?.parse().ok()
+    }
+
+    /// Process `root` and all its living descendants, `root` first.
+    pub fn process_tree(root: u32) -> Vec<u32> {
+        let all: Vec<(u32, u32)> = std::fs::read_dir("/proc")
+            .map(|entries| {
+                entries
+                    .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+                    .filter_map(|pid| Some((pid, parent(pid)?)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut tree = vec![root];
+        let mut index = 0;
+        while let Some(&pid) = tree.get(index) {
+            tree.extend(all.iter().filter(|(_, ppid)| *ppid == pid).map(|(p, _)| *p));
+            index += 1;
+        }
+        tree
+    }
+
+    /// CPU and memory of a process tree, summed over its processes (each read now).
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+    pub struct TreeUsage {
+        /// User plus system CPU time, in clock ticks.
+        pub cpu_ticks: u64,
+        /// The sum of every process's peak resident set size, in KiB.
+        pub peak_rss_kib: u64,
+        /// The sum of every process's proportional set size, in KiB.
+        pub pss_kib: u64,
+        /// How many processes the tree had.
+        pub processes: usize,
+    }
+
+    /// [`TreeUsage`] of `root` and its descendants; processes that vanish while being read
+    /// are left out. Fails only when `root` itself cannot be read.
+    pub fn tree_usage(root: u32) -> Result<TreeUsage, BenchError> {
+        let mut usage = TreeUsage {
+            cpu_ticks: cpu_ticks(root)?,
+            peak_rss_kib: peak_rss_kib(root)?,
+            pss_kib: pss_kib(root).unwrap_or(0),
+            processes: 1,
+        };
+        for pid in process_tree(root).into_iter().skip(1) {
+            if let (Ok(ticks), Ok(rss)) = (cpu_ticks(pid), peak_rss_kib(pid)) {
+                usage.cpu_ticks += ticks;
+                usage.peak_rss_kib += rss;
+                usage.pss_kib += pss_kib(pid).unwrap_or(0);
+                usage.processes += 1;
+            }
+        }
+        Ok(usage)
+    }
+
     /// The machine's cumulative CPU counters (first line of `/proc/stat`), in clock ticks.
     #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
     pub struct MachineCpu {
@@ -371,6 +456,23 @@ pub mod procfs {
             assert!((0.0..=1.0).contains(&first.busy_since(&MachineCpu::default())));
             assert!(clock_ticks_per_sec() > 0);
         }
+
+        #[test]
+        fn a_process_tree_includes_children() {
+            let mut child = std::process::Command::new("sleep")
+                .arg("5")
+                .spawn()
+                .unwrap();
+            let me = std::process::id();
+            assert!(process_tree(me).contains(&child.id()));
+            assert_eq!(process_tree(me)[0], me);
+            let usage = tree_usage(me).unwrap();
+            assert!(usage.processes >= 2, "{usage:?}");
+            assert!(usage.peak_rss_kib > peak_rss_kib(me).unwrap());
+            assert!(usage.pss_kib > 0);
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
@@ -401,8 +503,14 @@ pub mod processes {
 
     /// Starts baton-mock on a free loopback port and reads its API URL from its first line.
     pub fn start_mock(binary: &Path) -> Result<(Child, String), BenchError> {
+        start_mock_with(binary, &[])
+    }
+
+    /// [`start_mock`] with more command-line arguments (e.g. `--no-update-v2`).
+    pub fn start_mock_with(binary: &Path, extra: &[&str]) -> Result<(Child, String), BenchError> {
         let mut child = Command::new(binary)
             .args(["--bind", "127.0.0.1", "--port", "0"])
+            .args(extra)
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -448,3 +556,5 @@ pub mod processes {
             .status();
     }
 }
+
+pub mod window;

@@ -11,22 +11,24 @@
 //! target/release/compare --rounds 2 --window-secs 10 --concurrency 16,256
 //! ```
 //!
-//! For every run: enqueue enough tasks (topped up while it runs), start the client, wait out
+//! For every run: enqueue enough tasks (topped up while it runs, `baton_bench::window`), start the client, wait out
 //! the warm-up, then measure over the window: throughput (ledger `completed` delta / time),
 //! client and server CPU per task (utime + stime from `/proc/PID/stat`), the client's peak RSS
-//! (`VmHWM`) and the machine's busy share (`/proc/stat`). Then SIGTERM the client, wait for it
-//! to drain and exit, and check the ledger: lost (tasks still in flight) = 0 and no duplicate
+//! (`VmHWM`) and the machine's busy share (`/proc/stat`). Then stop feeding, wait (bounded) for
+//! the queue to empty, SIGTERM the client, wait for it to drain and exit, and check the ledger: lost (tasks still in flight) = 0 and no duplicate
 //! updates. Only loopback addresses are used.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::{Command, ExitCode, Stdio};
+
 use std::time::{Duration, Instant};
 
 use baton_bench::BenchError;
 use baton_bench::admin::{AdminClient, Ledger};
 use baton_bench::processes::{signal, start_mock, wait_exit};
-use baton_bench::procfs::{self, MachineCpu};
+use baton_bench::procfs::MachineCpu;
+use baton_bench::window::{self, Feeder, builds_running, wait_quiet};
 use clap::Parser;
 
 /// Command-line arguments.
@@ -130,10 +132,6 @@ enum CompareError {
     Io(#[from] std::io::Error),
 }
 
-/// Tasks kept queued ahead of the client, at least.
-const LOW_WATER: u64 = 200_000;
-/// Tasks enqueued per top-up.
-const CHUNK: u64 = 50_000;
 /// How long a client may take to drain and exit after SIGTERM.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(30);
 
@@ -188,12 +186,11 @@ async fn run(args: Args) -> Result<String, CompareError> {
     let mock_pid = mock.id();
     eprintln!("compare: baton-mock at {url} (pid {mock_pid})");
     let admin = AdminClient::new(&url);
-    let ticks = procfs::clock_ticks_per_sec() as f64;
     let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); configs.len()];
     let outcome = async {
         for round in 1..=args.rounds.max(1) {
             for (index, config) in configs.iter().enumerate() {
-                let sample = measure(&args, config, round, &url, mock_pid, &admin, &input, ticks)
+                let sample = measure(&args, config, round, &url, mock_pid, &admin, &input)
                     .await?;
                 eprintln!(
                     "compare: round {round} {:<40} {:>9.0} tasks/s, client {:>5.1} µs/task, server {:>5.1} µs/task, rss {:>5.1} MiB, busy {:>3.0}% (other load {:.2} cores), lost {}, dup {}",
@@ -219,50 +216,6 @@ async fn run(args: Args) -> Result<String, CompareError> {
     Ok(render(&args, busy_before, &configs, &samples))
 }
 
-/// Whether a compiler is running on this machine (the figures would be meaningless).
-fn builds_running() -> bool {
-    Command::new("pgrep")
-        .args(["-x", "rustc"])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|status| status.success())
-}
-
-/// Waits up to `max` for the machine to be under 20% busy over half a second; answers the
-/// last busy share seen.
-async fn wait_quiet(max: Duration) -> Result<f64, BenchError> {
-    let deadline = Instant::now() + max;
-    loop {
-        let before = MachineCpu::now()?;
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        let busy = MachineCpu::now()?.busy_since(&before);
-        if busy < 0.2 || Instant::now() >= deadline {
-            return Ok(busy);
-        }
-    }
-}
-
-/// Keeps at least `LOW_WATER` tasks queued until `until`.
-async fn feed(
-    admin: &AdminClient,
-    task_type: &str,
-    input: &serde_json::Value,
-    until: Instant,
-) -> Result<(), BenchError> {
-    loop {
-        let queued = admin.ledger().await?.queued;
-        if queued < LOW_WATER {
-            admin.enqueue(task_type, CHUNK, input).await?;
-            continue;
-        }
-        let now = Instant::now();
-        if now >= until {
-            return Ok(());
-        }
-        tokio::time::sleep((until - now).min(Duration::from_millis(100))).await;
-    }
-}
-
 /// One run of one configuration.
 #[allow(clippy::too_many_arguments)]
 async fn measure(
@@ -273,9 +226,9 @@ async fn measure(
     mock_pid: u32,
     admin: &AdminClient,
     input: &serde_json::Value,
-    ticks: f64,
 ) -> Result<Sample, CompareError> {
-    feed(admin, &args.task_type, input, Instant::now()).await?;
+    let mut feeder = Feeder::new(&args.task_type, input.clone());
+    feeder.feed_until(admin, Instant::now()).await?;
     let background_before = wait_quiet(Duration::from_secs_f64(args.quiet_wait_secs)).await?;
     let before_run = admin.ledger().await?;
     let log = std::fs::File::create(
@@ -320,50 +273,23 @@ async fn measure(
     let pid = child.id();
     let measured = async {
         let warm = Instant::now() + Duration::from_secs_f64(args.warmup_secs);
-        feed(admin, &args.task_type, input, warm).await?;
-
-        let start_ledger = admin.ledger().await?;
-        let start_client = procfs::cpu_ticks(pid)?;
-        let start_server = procfs::cpu_ticks(mock_pid)?;
-        let start_machine = MachineCpu::now()?;
-        let start = Instant::now();
-
-        feed(
+        feeder.feed_until(admin, warm).await?;
+        let figures = window::measure(
             admin,
-            &args.task_type,
-            input,
-            start + Duration::from_secs_f64(args.window_secs),
+            &mut feeder,
+            pid,
+            Some(mock_pid),
+            Duration::from_secs_f64(args.window_secs),
         )
         .await?;
-
-        let end_ledger = admin.ledger().await?;
-        let end_client = procfs::cpu_ticks(pid)?;
-        let end_server = procfs::cpu_ticks(mock_pid)?;
-        let end_machine = MachineCpu::now()?;
-        let elapsed = start.elapsed().as_secs_f64();
-        let rss = procfs::peak_rss_kib(pid)?;
-
-        let tasks = end_ledger.completed.saturating_sub(start_ledger.completed);
-        let ours =
-            end_client.saturating_sub(start_client) + end_server.saturating_sub(start_server);
-        let busy_share = end_machine.busy_since(&start_machine);
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
-        // CPU the machine spent on anything but the client and the server: other load.
-        let other_cores = (busy_share * cores - ours as f64 / ticks / elapsed).max(0.0);
-        let per_task_us = |ticks_used: u64| {
-            if tasks == 0 {
-                f64::NAN
-            } else {
-                ticks_used as f64 / ticks * 1e6 / tasks as f64
-            }
-        };
+        window::drain(admin, DRAIN_DEADLINE).await?;
         Ok::<_, CompareError>(Sample {
-            tasks_per_sec: tasks as f64 / elapsed,
-            client_cpu_us: per_task_us(end_client.saturating_sub(start_client)),
-            server_cpu_us: per_task_us(end_server.saturating_sub(start_server)),
-            client_peak_rss_mib: rss as f64 / 1024.0,
-            busy_share,
-            other_cores,
+            tasks_per_sec: figures.tasks_per_s(),
+            client_cpu_us: figures.client_cpu_us_per_task().unwrap_or(f64::NAN),
+            server_cpu_us: figures.server_cpu_us_per_task().unwrap_or(f64::NAN),
+            client_peak_rss_mib: figures.peak_rss_mib,
+            busy_share: figures.busy_share,
+            other_cores: figures.other_load_cores,
             background_before,
             ..Sample::default()
         })
@@ -382,25 +308,9 @@ async fn measure(
     let mut sample = measured?;
     let after: Ledger = admin.ledger().await?;
     sample.lost = after.in_flight;
-    sample.duplicates = (after.duplicate_identical + after.duplicate_conflicting)
-        .saturating_sub(before_run.duplicate_identical + before_run.duplicate_conflicting);
+    sample.duplicates = (after.duplicates()).saturating_sub(before_run.duplicates());
     sample.clean_exit = exited == Some(true);
     Ok(sample)
-}
-
-/// The median of some figures (NaN when there are none).
-fn median(mut values: Vec<f64>) -> f64 {
-    values.retain(|v| v.is_finite());
-    if values.is_empty() {
-        return f64::NAN;
-    }
-    values.sort_by(f64::total_cmp);
-    let mid = values.len() / 2;
-    if values.len() % 2 == 1 {
-        values[mid]
-    } else {
-        (values[mid - 1] + values[mid]) / 2.0
-    }
 }
 
 /// The markdown report: the machine, the settings, the median table, the ratios, every run.
@@ -433,7 +343,7 @@ fn render(args: &Args, busy_before: f64, configs: &[Config], samples: &[Vec<Samp
     let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|");
     let mut medians = Vec::new();
     for (config, runs) in configs.iter().zip(samples) {
-        let pick = |f: fn(&Sample) -> f64| median(runs.iter().map(f).collect());
+        let pick = |f: fn(&Sample) -> f64| window::median(runs.iter().map(f)).unwrap_or(f64::NAN);
         let rate = pick(|s| s.tasks_per_sec);
         let min = runs
             .iter()
