@@ -164,6 +164,8 @@ pub mod admin {
         pub latency_p50_ms: f64,
         /// 99th percentile of the same, in milliseconds.
         pub latency_p99_ms: f64,
+        /// `/api` requests the mock received.
+        pub api_requests: u64,
     }
 
     impl Ledger {

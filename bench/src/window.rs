@@ -98,6 +98,8 @@ pub struct WindowFigures {
     pub pss_mib: f64,
     /// Processes in the client's tree at the end of the window.
     pub processes: usize,
+    /// `/api` requests the mock received in the window.
+    pub api_requests: u64,
 }
 
 impl WindowFigures {
@@ -114,6 +116,13 @@ impl WindowFigures {
     /// Server CPU per task in µs (`None` when no task completed).
     pub fn server_cpu_us_per_task(&self) -> Option<f64> {
         (self.tasks > 0).then(|| self.server_cpu_secs * 1e6 / self.tasks as f64)
+    }
+
+    /// HTTP calls to the mock per completed task (`None` when no task completed or the server
+    /// counts no requests).
+    pub fn http_calls_per_task(&self) -> Option<f64> {
+        (self.tasks > 0 && self.api_requests > 0)
+            .then(|| self.api_requests as f64 / self.tasks as f64)
     }
 }
 
@@ -158,6 +167,9 @@ pub async fn measure(
         peak_rss_mib: end_client.peak_rss_kib as f64 / 1024.0,
         pss_mib: end_client.pss_kib as f64 / 1024.0,
         processes: end_client.processes,
+        api_requests: end_ledger
+            .api_requests
+            .saturating_sub(start_ledger.api_requests),
     })
 }
 

@@ -260,6 +260,7 @@ impl MockServerBuilder {
             },
             shutdown: shutdown.clone(),
             waiting_polls: Default::default(),
+            api_requests: Default::default(),
         });
         app.external.set_origin(format!("http://{local}"));
         let tracker = TaskTracker::new();

@@ -77,6 +77,7 @@ impl ConductorResponder {
                     max_connections: crate::server::DEFAULT_MAX_CONNECTIONS,
                 },
                 waiting_polls: Default::default(),
+                api_requests: Default::default(),
                 shutdown: CancellationToken::new(),
             }),
         }

@@ -74,6 +74,9 @@ pub struct LedgerSnapshot {
     /// Faults that applied a request and lost its answer (`drop_after` and `truncated`): the
     /// allowance for `duplicate_identical`.
     pub drop_after_fired: u64,
+    /// `/api` requests the HTTP front end received (0 for a core without one): with
+    /// `completed`, the HTTP calls a client makes per task.
+    pub api_requests: u64,
     /// Terminal updates measured for latency.
     pub latency_samples: u64,
     /// Median time from scheduling to the terminal update, in milliseconds.

@@ -15,7 +15,7 @@ mod workflow;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -67,6 +67,8 @@ pub(crate) struct App {
     pub(crate) shutdown: CancellationToken,
     /// How many long polls are waiting for tasks right now.
     pub(crate) waiting_polls: AtomicUsize,
+    /// `/api` requests received (the ledger's `api_requests`).
+    pub(crate) api_requests: AtomicU64,
 }
 
 /// An error that makes hyper close the connection without answering (the drop faults).
@@ -171,6 +173,9 @@ async fn handle(app: Arc<App>, request: Request<Incoming>) -> Result<Resp, Dropp
         if let Err(e) = auth.check(header) {
             return Ok(body::error(&e));
         }
+    }
+    if api {
+        app.api_requests.fetch_add(1, Ordering::Relaxed);
     }
     let fault = if api {
         app.faults.pick(route.name())
@@ -278,7 +283,7 @@ pub(crate) fn answer_now(
             Ok(body::json(&app.external.enqueue_json(&app.core, &body)?))
         }
         Route::AdminEnqueue => admin::enqueue(app, body),
-        Route::AdminLedger => Ok(body::json(&admin::ledger(&app.core, &app.faults))),
+        Route::AdminLedger => Ok(body::json(&admin_ledger(app))),
         Route::AdminReset => {
             app.core.reset();
             app.external.clear();
@@ -324,5 +329,7 @@ async fn read_body(app: &App, request: Request<Incoming>) -> Result<Bytes, ApiEr
 
 /// The ledger with fault counters, as `GET /admin/ledger` reports it.
 pub(crate) fn admin_ledger(app: &App) -> crate::core::LedgerSnapshot {
-    admin::ledger(&app.core, &app.faults)
+    let mut snapshot = admin::ledger(&app.core, &app.faults);
+    snapshot.api_requests = app.api_requests.load(Ordering::Relaxed);
+    snapshot
 }

@@ -185,6 +185,7 @@ fn app() -> App {
         },
         shutdown: CancellationToken::new(),
         waiting_polls: Default::default(),
+        api_requests: Default::default(),
     }
 }
 

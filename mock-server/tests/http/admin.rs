@@ -42,6 +42,8 @@ async fn admin_enqueue_ledger_and_reset() {
     assert_eq!(ledger["in_flight"], 1);
     assert_eq!(ledger["lost"], 1);
     assert_eq!(ledger["latency_samples"], 2);
+    // One batch poll and two updates; admin calls are not counted.
+    assert_eq!(ledger["api_requests"], 3);
     assert!(
         ledger["latency_p99_ms"].as_f64().unwrap() >= ledger["latency_p50_ms"].as_f64().unwrap()
     );

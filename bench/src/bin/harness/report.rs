@@ -82,7 +82,7 @@ pub struct Summary {
     pub pss_mib: Option<f64>,
     /// Client processes.
     pub processes: Option<usize>,
-    /// HTTP calls per task: not measured (baton-mock keeps no request count).
+    /// HTTP calls to the server per completed task (median; spawned servers only).
     pub http_calls_per_task: Option<f64>,
     /// Tasks lost, summed over the runs.
     pub lost: Option<u64>,
@@ -164,6 +164,7 @@ impl Summary {
         summary.peak_rss_mib = pick(|r| Some(r.peak_rss_mib));
         summary.pss_mib = pick(|r| Some(r.pss_mib));
         summary.processes = ok.iter().map(|r| r.processes).max();
+        summary.http_calls_per_task = pick(|r| r.http_calls_per_task);
         summary.lost = Some(ok.iter().map(|r| r.lost).sum());
         summary.duplicates = Some(ok.iter().map(|r| r.duplicates).sum());
         summary.drained = Some(ok.iter().all(|r| r.drained));
@@ -259,9 +260,12 @@ pub fn markdown(context: &Context, summaries: &[Summary]) -> String {
     );
     let _ = writeln!(
         out,
-        "| configuration | status | tasks/s (min–max) | client CPU µs/task | server CPU µs/task | busy | other load | p50 / p99 ms | peak RSS MiB | PSS MiB | procs | lost | dup |"
+        "| configuration | status | tasks/s (min–max) | client CPU µs/task | server CPU µs/task | busy | other load | p50 / p99 ms | peak RSS MiB | PSS MiB | procs | HTTP calls/task | lost | dup |"
     );
-    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(
+        out,
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    );
     for s in summaries {
         let status = match s.status {
             Status::Ok => "ok".to_owned(),
@@ -274,7 +278,7 @@ pub fn markdown(context: &Context, summaries: &[Summary]) -> String {
         };
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {} | {} / {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} / {} | {} | {} | {} | {} | {} | {} |",
             s.name,
             status,
             rate,
@@ -289,6 +293,7 @@ pub fn markdown(context: &Context, summaries: &[Summary]) -> String {
             cell(s.pss_mib, 1),
             s.processes
                 .map_or_else(|| "–".to_owned(), |p| p.to_string()),
+            cell(s.http_calls_per_task, 2),
             s.lost.map_or_else(|| "–".to_owned(), |l| l.to_string()),
             s.duplicates
                 .map_or_else(|| "–".to_owned(), |d| d.to_string()),

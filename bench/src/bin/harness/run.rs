@@ -68,6 +68,8 @@ pub struct RunFigures {
     pub pss_mib: f64,
     /// Processes in the client's tree.
     pub processes: usize,
+    /// HTTP calls to the server per completed task in the window (spawned servers only).
+    pub http_calls_per_task: Option<f64>,
     /// Tasks handed out and never updated, after the client stopped.
     pub lost: u64,
     /// Repeated updates of an ended task.
@@ -251,6 +253,7 @@ async fn run_client(
         peak_rss_mib: figures.peak_rss_mib,
         pss_mib: figures.pss_mib,
         processes: figures.processes,
+        http_calls_per_task: figures.http_calls_per_task().filter(|_| spawned),
         lost: after.in_flight,
         duplicates: after.duplicates().saturating_sub(before.duplicates()),
         drained,
