@@ -212,7 +212,7 @@ impl Launcher {
         Finisher {
             pipeline: Arc::clone(&self.pipeline),
             finished: self.finished_tx.clone(),
-            started: Instant::now(),
+            started: self.pipeline.clock(),
             span,
         }
     }
@@ -365,7 +365,8 @@ impl Ending {
 struct Finisher {
     pipeline: Arc<Pipeline>,
     finished: mpsc::UnboundedSender<Finished>,
-    started: Instant,
+    /// When the execution started, if its duration is recorded.
+    started: Option<Instant>,
     span: tracing::Span,
 }
 
@@ -382,8 +383,8 @@ impl Finisher {
                 result.status
             }
         };
-        let elapsed = self.started.elapsed();
-        if let Some(metrics) = &self.pipeline.metrics {
+        let elapsed = self.started.map(|s| s.elapsed());
+        if let (Some(metrics), Some(elapsed)) = (&self.pipeline.metrics, elapsed) {
             let status = result.unwrap_or(TaskResultStatus::Completed);
             metrics.executed(elapsed, status, ending.exception(result));
         }
@@ -391,13 +392,15 @@ impl Finisher {
             Ending::Ran(executed) => executed.result,
             Ending::TimedOut(result) => result,
         };
-        self.span.in_scope(|| {
-            tracing::debug!(
-                status = ?result.status,
-                elapsed_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
-                "executed"
-            );
-        });
+        if let Some(elapsed) = elapsed {
+            self.span.in_scope(|| {
+                tracing::debug!(
+                    status = ?result.status,
+                    elapsed_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
+                    "executed"
+                );
+            });
+        }
         let finished = Finished {
             result: Undelivered::new(result, self.pipeline),
             permit,

@@ -224,6 +224,12 @@ impl Pipeline {
         self.capacity.resize(concurrency)
     }
 
+    /// When a timed step (poll, execution, post) starts, if anything records its duration
+    /// (the metrics, or debug events): the hot path reads no clock otherwise.
+    pub(crate) fn clock(&self) -> Option<Instant> {
+        (self.metrics.is_some() || tracing::enabled!(tracing::Level::DEBUG)).then(Instant::now)
+    }
+
     /// Notes that a poll round starts now.
     pub(crate) fn poll_round_started(&self) {
         let at = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);

@@ -18,7 +18,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix::prelude::*;
 
@@ -292,21 +292,22 @@ async fn poll_round(
     let count = permit.num_permits();
     Stats::add(&pipeline.stats.polls, 1);
     pipeline.poll_round_started();
-    let started = Instant::now();
+    let started = pipeline.clock();
     let outcome = client
         .poll(&target, count, pipeline.settings.poll_timeout)
         .await;
-    let elapsed = started.elapsed();
-    tracing::debug!(
-        task_type = %pipeline.settings.task_type,
-        count,
-        elapsed_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
-        ok = outcome.is_ok(),
-        "polled"
-    );
-    if let Some(metrics) = &pipeline.metrics {
-        let exception = outcome.as_ref().err().map(ClientError::kind);
-        metrics.polled(elapsed, exception.as_deref());
+    if let Some(elapsed) = started.map(|s| s.elapsed()) {
+        tracing::debug!(
+            task_type = %pipeline.settings.task_type,
+            count,
+            elapsed_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
+            ok = outcome.is_ok(),
+            "polled"
+        );
+        if let Some(metrics) = &pipeline.metrics {
+            let exception = outcome.as_ref().err().map(ClientError::kind);
+            metrics.polled(elapsed, exception.as_deref());
+        }
     }
     let tasks = match outcome {
         Ok(tasks) => tasks,

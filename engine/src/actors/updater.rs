@@ -255,9 +255,11 @@ async fn post(
     pipeline: Arc<Pipeline>,
 ) -> (Pending, Posted) {
     let size = body.len();
-    let started = Instant::now();
+    let started = pipeline.clock();
     let record = |outcome: Result<(), &ClientError>| {
-        let elapsed = started.elapsed();
+        let Some(elapsed) = started.map(|s| s.elapsed()) else {
+            return;
+        };
         tracing::debug!(
             size,
             elapsed_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
