@@ -149,7 +149,12 @@ fn code_values_beat_defaults_and_batch_size_follows_concurrency() {
         .with_update_retry_budget(ms(30))
         .with_execution_timeout(ms(40))
         .with_shutdown_grace(ms(0))
-        .with_lease_extend_enabled(true);
+        .with_lease_extend_enabled(true)
+        .with_processes(4)
+        .with_process_restart_delay(ms(50))
+        .with_process_restart_delay_max(ms(60))
+        .with_process_healthy_after(ms(70))
+        .with_process_crash_limit(5);
     let s = sources(&[]).resolve_worker("t", &code).unwrap();
     assert_eq!(s.polling_interval, ms(250));
     assert_eq!(s.domain.as_deref(), Some("blue"));
@@ -164,6 +169,11 @@ fn code_values_beat_defaults_and_batch_size_follows_concurrency() {
     assert_eq!(s.execution_timeout, Some(ms(40)));
     assert_eq!(s.shutdown_grace, Duration::ZERO);
     assert!(s.lease_extend_enabled);
+    assert_eq!(s.processes, 4);
+    assert_eq!(s.process_restart_delay, ms(50));
+    assert_eq!(s.process_restart_delay_max, ms(60));
+    assert_eq!(s.process_healthy_after, ms(70));
+    assert_eq!(s.process_crash_limit, 5);
     for (name, source) in s.sources.iter() {
         let expected = if name == "batch_size" {
             Source::Default
@@ -237,7 +247,9 @@ fn every_property_is_settable_from_the_file() {
     let ini = "[t]\npolling_interval = 1\ndomain = d\nworker_id = w\nconcurrency = 2\n\
                batch_size = 3\npoll_timeout = 4\npaused = yes\nupdate_retries = 5\n\
                update_retry_backoff = 6\nshutdown_grace = 7\nlease_extend_enabled = 1\n\
-               update_retry_backoff_max = 8\nupdate_retry_budget = 9\nexecution_timeout = 10\n";
+               update_retry_backoff_max = 8\nupdate_retry_budget = 9\nexecution_timeout = 10\n\
+               processes = 11\nprocess_restart_delay = 12\nprocess_restart_delay_max = 13\n\
+               process_healthy_after = 14\nprocess_crash_limit = 15\n";
     let (s, path, _dir) = with_ini(&[], ini);
     let t = resolve(&s, "t");
     assert_eq!(
@@ -247,7 +259,9 @@ fn every_property_is_settable_from_the_file() {
             "concurrency": 2, "batch_size": 3, "poll_timeout": 4, "paused": true,
             "update_retries": 5, "update_retry_backoff": 6, "shutdown_grace": 7,
             "lease_extend_enabled": true, "update_retry_backoff_max": 8,
-            "update_retry_budget": 9, "execution_timeout": 10,
+            "update_retry_budget": 9, "execution_timeout": 10, "processes": 11,
+            "process_restart_delay": 12, "process_restart_delay_max": 13,
+            "process_healthy_after": 14, "process_crash_limit": 15,
             "sources": WORKER_PROPERTIES.iter()
                 .map(|p| ((*p).to_owned(), format!("file:{}[t]", path.display()).into()))
                 .collect::<serde_json::Map<_, _>>(),
@@ -411,6 +425,11 @@ fn every_property_is_settable_from_the_environment() {
         ("CONDUCTOR_WORKER_T_EXECUTION_TIMEOUT", "10"),
         ("CONDUCTOR_WORKER_T_SHUTDOWN_GRACE", "7"),
         ("CONDUCTOR_WORKER_T_LEASE_EXTEND_ENABLED", "yes"),
+        ("CONDUCTOR_WORKER_T_PROCESSES", "11"),
+        ("CONDUCTOR_WORKER_T_PROCESS_RESTART_DELAY", "12"),
+        ("CONDUCTOR_WORKER_T_PROCESS_RESTART_DELAY_MAX", "13"),
+        ("CONDUCTOR_WORKER_T_PROCESS_HEALTHY_AFTER", "14"),
+        ("CONDUCTOR_WORKER_T_PROCESS_CRASH_LIMIT", "15"),
     ]);
     let t = resolve(&s, "t");
     assert_eq!(t.polling_interval, ms(1));
@@ -427,6 +446,11 @@ fn every_property_is_settable_from_the_environment() {
     assert_eq!(t.execution_timeout, Some(ms(10)));
     assert_eq!(t.shutdown_grace, ms(7));
     assert!(t.lease_extend_enabled);
+    assert_eq!(t.processes, 11);
+    assert_eq!(t.process_restart_delay, ms(12));
+    assert_eq!(t.process_restart_delay_max, ms(13));
+    assert_eq!(t.process_healthy_after, ms(14));
+    assert_eq!(t.process_crash_limit, 15);
     for (name, source) in t.sources.iter() {
         assert_eq!(
             source.to_string(),

@@ -24,6 +24,9 @@ mod domains;
 /// Process placement: one OS process per worker, supervised.
 mod processes;
 
+/// Worker processes that die: tasks posted FAILED at once, poison tasks, restarts, control.
+mod process_crashes;
+
 /// Task domains through real workflows: taskToDomain, active domains, NO_DOMAIN.
 mod workflow_domains;
 

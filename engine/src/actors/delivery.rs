@@ -107,7 +107,11 @@ impl Undelivered {
 
     /// The server took it.
     pub(crate) fn delivered(mut self) {
-        self.result = None;
+        if let Some(result) = self.result.take()
+            && let Some(journal) = &self.pipeline.journal
+        {
+            journal.ended(&result.task_id);
+        }
         Stats::add(&self.pipeline.stats.results_posted, 1);
     }
 
@@ -138,6 +142,9 @@ impl Pipeline {
     /// The one way a result is given up: an error log with its ids, the counter, the hook.
     pub(crate) fn give_up(&self, result: &TaskResult, reason: &GiveUpReason) {
         Stats::add(&self.stats.results_given_up, 1);
+        if let Some(journal) = &self.journal {
+            journal.ended(&result.task_id);
+        }
         tracing::error!(
             task_type = %self.settings.task_type,
             task_id = %result.task_id,
@@ -250,6 +257,7 @@ mod tests {
             update_v2: true,
             poll_error_backoff_max: Duration::from_secs(2),
             poll_deadline_margin: Duration::from_secs(1),
+            journal: None,
         };
         Arc::new(Pipeline::new(
             settings,

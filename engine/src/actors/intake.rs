@@ -17,7 +17,7 @@ use actix::Recipient;
 use tokio::sync::OwnedSemaphorePermit;
 
 use crate::actors::messages::{Execute, LeasedTask};
-use crate::actors::{Pipeline, Stats};
+use crate::actors::{HeldTask, Pipeline, Stats};
 use crate::client::{Decoded, Polled};
 
 /// The Executor is gone (the host is stopping): tasks not handed over are left to the server's
@@ -87,6 +87,13 @@ impl Intake {
             }
         }
         drop(slots); // gives back the slots the answer did not fill
+        if let Some(journal) = &pipeline.journal {
+            let held: Vec<HeldTask<&str>> = (leased.iter().map(|leased| &leased.task))
+                .chain(&oversize)
+                .map(HeldTask::of)
+                .collect();
+            journal.started(&held);
+        }
         self.send(leased).await?;
         if !oversize.is_empty() {
             tracing::warn!(

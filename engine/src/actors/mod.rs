@@ -24,6 +24,7 @@ mod capacity;
 mod delivery;
 mod executor;
 mod intake;
+mod journal;
 mod lease;
 mod messages;
 mod poller;
@@ -31,6 +32,8 @@ mod retry;
 mod updater;
 
 pub use delivery::GiveUpReason;
+pub(crate) use journal::{HeldTask, TaskJournal};
+pub(crate) use retry::{Attempts, RetryPolicy};
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -126,6 +129,8 @@ pub(crate) struct HostShared {
     pub(crate) poll_error_backoff_max: Duration,
     /// What a poll's deadline adds to its long-poll timeout.
     pub(crate) poll_deadline_margin: Duration,
+    /// Where a worker process tells its parent which tasks it holds (none on threads).
+    pub(crate) journal: Option<Arc<dyn TaskJournal>>,
 }
 
 /// State shared by one worker's actors and the host.
@@ -171,6 +176,8 @@ pub(crate) struct Pipeline {
     pub(crate) stats: Stats,
     /// The host's hook for results that are given up.
     pub(crate) on_give_up: Option<GiveUpHook>,
+    /// Told which tasks the worker holds (in a worker process: its parent).
+    pub(crate) journal: Option<Arc<dyn TaskJournal>>,
 }
 
 impl Pipeline {
@@ -201,6 +208,7 @@ impl Pipeline {
             pool: OnceLock::new(),
             stats: Stats::default(),
             on_give_up: host.on_give_up.clone(),
+            journal: host.journal.clone(),
         }
     }
 

@@ -67,6 +67,8 @@ const UPDATE_ROUTE: &str = "/tasks";
 const UPDATE_V2_ROUTE: &str = "/tasks/update-v2";
 const POLL_ROUTE: &str = "/tasks/poll/batch";
 const EXTERNAL_LOCATION_ROUTE: &str = "/tasks/externalstoragelocation";
+/// One task, by id (`GET /tasks/{taskId}`).
+const TASK_ROUTE: &str = "/tasks/{taskId}";
 /// Not a route of the server: the URI its external storage location pointed to.
 const EXTERNAL_PAYLOAD_ROUTE: &str = "external payload storage";
 
@@ -380,6 +382,49 @@ impl ConductorClient {
         )
         .await?;
         serde_json::from_slice(&answer).map_err(ClientError::decode)
+    }
+
+    /// The server-side status of task `task_id` (`GET /tasks/{taskId}`): `None` when the
+    /// server does not know the task.
+    pub(crate) async fn task_status(
+        &self,
+        task_id: &str,
+    ) -> Result<Option<crate::model::TaskStatus>, ClientError> {
+        #[derive(serde::Deserialize)]
+        struct Status {
+            status: Option<crate::model::TaskStatus>,
+        }
+        let url = format!(
+            "{}/tasks/{}",
+            self.base,
+            utf8_percent_encode(task_id, COMPONENT)
+        );
+        let uri = url
+            .parse::<Uri>()
+            .map_err(|err| ClientError::request(url.clone(), err))?;
+        let mut answer = Vec::new();
+        let status = self
+            .send(
+                Method::GET,
+                uri,
+                TASK_ROUTE,
+                None,
+                JSON,
+                &mut answer,
+                Authorized::Yes,
+            )
+            .await?;
+        if status == StatusCode::NOT_FOUND || status == StatusCode::NO_CONTENT {
+            return Ok(None);
+        }
+        if !status.is_success() {
+            return Err(ClientError::status(status.as_u16(), TASK_ROUTE, &answer));
+        }
+        if answer.iter().all(u8::is_ascii_whitespace) {
+            return Ok(None);
+        }
+        let task: Status = serde_json::from_slice(&answer).map_err(ClientError::decode)?;
+        Ok(task.status)
     }
 
     /// Posts `body` to `uri` with the server's token; a non-2xx answer is an error.

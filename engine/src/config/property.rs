@@ -133,6 +133,45 @@ macro_rules! worker_properties {
                 range: (0, 0),
                 unit: "boolean",
             }
+            /// With process placement, how many supervised OS processes run this worker, each with `concurrency` slots (with thread placement it must stay 1).
+            Processes processes: usize, code usize, set with_processes(usize) {
+                alias: None,
+                default: PropDefault::Fixed("1"),
+                range: (1, 256),
+                unit: "integer",
+            }
+            /// With process placement, the wait before restarting a worker process that exited (it doubles after each exit that follows a short run).
+            ProcessRestartDelay process_restart_delay: Duration, code Duration,
+                set with_process_restart_delay(Duration) {
+                alias: None,
+                default: PropDefault::Fixed("1000"),
+                range: (10, 3_600_000),
+                unit: "ms",
+            }
+            /// With process placement, the longest wait before restarting a worker process.
+            ProcessRestartDelayMax process_restart_delay_max: Duration, code Duration,
+                set with_process_restart_delay_max(Duration) {
+                alias: None,
+                default: PropDefault::Fixed("60000"),
+                range: (10, 86_400_000),
+                unit: "ms",
+            }
+            /// With process placement, how long a worker process must run before its restart delay goes back to `process_restart_delay`.
+            ProcessHealthyAfter process_healthy_after: Duration, code Duration,
+                set with_process_healthy_after(Duration) {
+                alias: None,
+                default: PropDefault::Fixed("60000"),
+                range: (0, 86_400_000),
+                unit: "ms",
+            }
+            /// With process placement, a task in flight at this many exits of its worker process in a row (counted per workflow and task reference name) is posted FAILED_WITH_TERMINAL_ERROR instead of FAILED, so a poison task is not retried.
+            ProcessCrashLimit process_crash_limit: u32, code u32,
+                set with_process_crash_limit(u32) {
+                alias: None,
+                default: PropDefault::Fixed("3"),
+                range: (1, 1_000),
+                unit: "integer",
+            }
         }
     };
 }

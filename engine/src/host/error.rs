@@ -108,6 +108,21 @@ pub enum HostError {
         /// How many workers the host has.
         workers: usize,
     },
+    /// A worker process could not use its link to the parent (its stdin).
+    #[error("a worker process cannot reach its parent through stdin: {0}")]
+    ParentLink(#[source] std::io::Error),
+    /// A worker asks for more than one process (`processes`) on a host that runs its
+    /// workers on threads.
+    #[error(
+        "worker {task_type:?} asks for {processes} processes, but the host runs its workers on \
+         threads: use Placement::Processes, or set processes to 1"
+    )]
+    ProcessesNeedPlacement {
+        /// The worker's task type.
+        task_type: String,
+        /// Its `processes`.
+        processes: usize,
+    },
 }
 
 impl HostError {

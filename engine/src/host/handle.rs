@@ -1,21 +1,22 @@
 //! [`HostHandle`]: watches and controls a running host (status, pause and resume, shutdown).
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::thread;
 
 use tokio::sync::oneshot;
 
 use crate::actors::Pipeline;
 use crate::config::Prop;
-use crate::host::{HostError, HostStatus, ProcessStatus, ShutdownReport, Stop, WorkerStatus};
+use crate::host::placement::process::{Control, Supervision};
+use crate::host::{HostError, HostStatus, ShutdownReport, Stop, WorkerStatus};
 use crate::ops::OpsEndpoint;
 
 /// Controls a running host. Dropping it shuts the host down (without waiting).
 #[derive(Debug)]
 pub struct HostHandle {
     pipelines: Vec<Arc<Pipeline>>,
-    /// With process placement: the children, as the supervisor last saw them.
-    processes: Option<Arc<Mutex<Vec<ProcessStatus>>>>,
+    /// With process placement: the children and their supervision.
+    supervision: Option<Arc<Supervision>>,
     stop: Stop,
     done: Option<oneshot::Receiver<ShutdownReport>>,
     thread: Option<thread::JoinHandle<()>>,
@@ -35,7 +36,7 @@ impl HostHandle {
     ) -> Self {
         Self {
             pipelines,
-            processes: None,
+            supervision: None,
             stop,
             done: Some(done),
             thread: Some(thread),
@@ -46,7 +47,7 @@ impl HostHandle {
     /// A handle on supervised worker processes: `thread` supervises them and sends the report
     /// on `done` once `shutdown` is cancelled.
     pub(crate) fn processes(
-        processes: Arc<Mutex<Vec<ProcessStatus>>>,
+        supervision: Arc<Supervision>,
         stop: Stop,
         done: oneshot::Receiver<ShutdownReport>,
         thread: thread::JoinHandle<()>,
@@ -54,7 +55,7 @@ impl HostHandle {
     ) -> Self {
         Self {
             pipelines: Vec::new(),
-            processes: Some(processes),
+            supervision: Some(supervision),
             stop,
             done: Some(done),
             thread: Some(thread),
@@ -69,58 +70,59 @@ impl HostHandle {
         self.ops.as_ref().map(OpsEndpoint::addr)
     }
 
-    /// A snapshot of every worker.
+    /// A snapshot of every worker (with process placement: of every worker process).
     pub fn status(&self) -> HostStatus {
-        let processes = match &self.processes {
-            Some(processes) => processes
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .clone(),
-            None => Vec::new(),
-        };
         HostStatus {
             workers: self.pipelines.iter().map(|p| WorkerStatus::of(p)).collect(),
-            processes,
+            processes: self
+                .supervision
+                .as_ref()
+                .map(|s| s.status())
+                .unwrap_or_default(),
         }
     }
 
-    /// Pauses polling for every worker of `task_type` in this process (tasks in hand still
-    /// finish). Returns how many workers were paused.
+    /// The workers running in this process.
+    pub(crate) fn pipelines(&self) -> &[Arc<Pipeline>] {
+        &self.pipelines
+    }
+
+    /// Pauses polling for every worker of `task_type` (tasks in hand still finish). Returns
+    /// how many workers were paused (with process placement: how many running processes
+    /// were told; one that restarts later starts paused too).
     pub fn pause(&self, task_type: &str) -> usize {
-        self.set_paused(task_type, true)
+        self.set_paused(Some(task_type), true)
     }
 
     /// Resumes polling for every worker of `task_type`. Returns how many were resumed.
     pub fn resume(&self, task_type: &str) -> usize {
-        self.set_paused(task_type, false)
+        self.set_paused(Some(task_type), false)
     }
 
-    /// Pauses polling for every worker in this process; returns how many were paused.
+    /// Pauses polling for every worker; returns how many were paused.
     pub fn pause_all(&self) -> usize {
-        self.pipelines
-            .iter()
-            .inspect(|p| p.set_paused(true))
-            .count()
+        self.set_paused(None, true)
     }
 
-    /// Resumes polling for every worker in this process; returns how many were resumed.
+    /// Resumes polling for every worker; returns how many were resumed.
     pub fn resume_all(&self) -> usize {
-        self.pipelines
-            .iter()
-            .inspect(|p| p.set_paused(false))
-            .count()
+        self.set_paused(None, false)
     }
 
     /// Sets the concurrency of every worker of `task_type` in this process, live: growing
     /// takes effect at once (a blocking worker gets more threads); shrinking takes slots away
     /// as running tasks finish, never cancelling one. `concurrency` must be 1 to 10000 (the
-    /// property's bounds). Returns how many workers changed. Reflected in `status()` and the
-    /// metrics. (Process-placed children are not reached yet.)
+    /// property's bounds). Returns how many workers changed (with process placement: how many
+    /// running processes were told, each taking `concurrency` as its own; one that restarts
+    /// later gets it too). Reflected in `status()` and the metrics.
     pub fn set_concurrency(&self, task_type: &str, concurrency: usize) -> Result<usize, HostError> {
         let spec = Prop::Concurrency.spec();
         let (min, max) = (spec.min as usize, spec.max as usize);
         if !(min..=max).contains(&concurrency) {
             return Err(HostError::Concurrency { concurrency, max });
+        }
+        if let Some(supervision) = &self.supervision {
+            return Ok(supervision.control(Some(task_type), Control::Concurrency { concurrency }));
         }
         let mut changed = 0;
         for pipeline in self
@@ -138,10 +140,18 @@ impl HostHandle {
         Ok(changed)
     }
 
-    fn set_paused(&self, task_type: &str, paused: bool) -> usize {
+    fn set_paused(&self, task_type: Option<&str>, paused: bool) -> usize {
+        if let Some(supervision) = &self.supervision {
+            let control = if paused {
+                Control::Pause
+            } else {
+                Control::Resume
+            };
+            return supervision.control(task_type, control);
+        }
         self.pipelines
             .iter()
-            .filter(|p| p.settings.task_type == task_type)
+            .filter(|p| task_type.is_none_or(|t| p.settings.task_type == t))
             .inspect(|p| p.set_paused(paused))
             .count()
     }
@@ -178,6 +188,15 @@ impl HostHandle {
             let _ = tokio::task::spawn_blocking(move || thread.join()).await;
         }
         report
+    }
+
+    /// Resolves once the host is asked to stop: by [`shutdown`](Self::shutdown), or, in a
+    /// worker process of a process-placed host, when its parent tells it to drain (or goes
+    /// away). A program that starts its host with [`WorkerHost::start`](crate::WorkerHost::start)
+    /// rather than `run` awaits this in the worker process, then calls
+    /// [`shutdown_async`](Self::shutdown_async).
+    pub async fn stop_requested(&self) {
+        self.stop.requested.cancelled().await;
     }
 
     /// How this host is asked to stop (a shutdown request; stopping at once).

@@ -130,8 +130,10 @@ impl WorkerHost {
 
     /// Starts the workers and returns a handle to watch and stop them.
     ///
-    /// With [`Placement::Processes`] this starts one child process per worker and supervises
-    /// them; in such a child (run with `BATON_WORKER_PROCESS` set), it runs only its worker.
+    /// With [`Placement::Processes`] this starts `processes` child processes per worker
+    /// (default 1) and supervises them; in such a child (run with `BATON_WORKER_PROCESS` set),
+    /// it runs only its worker. With [`Placement::Threads`], a worker with `processes` above 1
+    /// is an error ([`HostError::ProcessesNeedPlacement`]).
     pub fn start(mut self) -> Result<HostHandle, HostError> {
         let stop = Stop::default();
         if let Some(index) = process::child_index()? {
@@ -145,21 +147,24 @@ impl WorkerHost {
             let worker = self.workers.swap_remove(index);
             self.workers = vec![worker];
             self.arbiters = 1;
-            process::watch_parent(stop.requested.clone())?;
-            return placement::start_threads(self, stop, false);
+            return process::start_child(self, stop);
         }
         match self.placement {
-            Placement::Threads => placement::start_threads(self, stop, true),
-            Placement::Processes => {
-                let task_types = self.workers.iter().map(|(spec, _)| spec.task_type.clone());
-                let ops_addr = self.server.metrics_addr;
-                process::start_children(task_types.collect(), self.grace(), stop, ops_addr)
+            Placement::Threads => {
+                if let Some(settings) = self.worker_settings().find(|s| s.processes > 1) {
+                    return Err(HostError::ProcessesNeedPlacement {
+                        task_type: settings.task_type.clone(),
+                        processes: settings.processes,
+                    });
+                }
+                placement::start_threads(self, stop, true, None)
             }
+            Placement::Processes => process::start_children(self, stop),
         }
     }
 
     /// The longest shutdown grace period of the workers.
-    fn grace(&self) -> Duration {
+    pub(crate) fn grace(&self) -> Duration {
         self.workers
             .iter()
             .map(|(_, settings)| settings.shutdown_grace)

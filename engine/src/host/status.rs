@@ -11,7 +11,7 @@ use crate::actors::{Pipeline, Stats};
 #[non_exhaustive]
 pub struct HostStatus {
     /// One entry per worker running in this process, in the order they were added (empty in
-    /// the parent of a process-placed host: each child reports its own).
+    /// the parent of a process-placed host: see each process's `worker`).
     pub workers: Vec<WorkerStatus>,
     /// With process placement, one entry per worker process.
     pub processes: Vec<ProcessStatus>,
@@ -24,14 +24,35 @@ pub struct HostStatus {
 pub struct ProcessStatus {
     /// The task type the process runs.
     pub task_type: String,
+    /// Which of its worker's processes it is (0 to `processes` − 1).
+    pub process: usize,
     /// Its process id; `None` while it waits to be restarted.
     pub pid: Option<u32>,
     /// How many times it was restarted.
     pub restarts: u32,
+    /// Exits in a row, each after a run shorter than `process_healthy_after`.
+    pub exits_in_a_row: u32,
+    /// Whether it is crash-looping (3 or more such exits in a row): still restarted, with a
+    /// growing delay, and logged at error level.
+    pub crash_loop: bool,
+    /// How its last process ended ("signal 6 (SIGABRT)", "exit code 1").
+    pub last_exit: Option<String>,
+    /// When it waits to be restarted: in how many milliseconds.
+    pub restart_in_ms: Option<u64>,
+    /// Tasks the running process holds (executing, or their results not yet taken).
+    pub tasks_held: usize,
+    /// Tasks its processes held when they exited, posted FAILED by the host.
+    pub tasks_failed_on_exit: u64,
+    /// Of those, the ones posted FAILED_WITH_TERMINAL_ERROR (`process_crash_limit`).
+    pub poison_tasks: u64,
+    /// Milliseconds since the running process last reported its status.
+    pub report_ms_ago: Option<u64>,
+    /// The running process's worker, as it last reported.
+    pub worker: Option<WorkerStatus>,
 }
 
 /// A snapshot of one worker.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct WorkerStatus {
@@ -84,6 +105,14 @@ pub struct WorkerStatus {
     /// Results whose output was over `CONDUCTOR_MAX_OUTPUT_BYTES`, posted
     /// FAILED_WITH_TERMINAL_ERROR instead.
     pub oversize_outputs: u64,
+    /// Executions running now.
+    pub running: usize,
+    /// Executions started.
+    pub executions_started: u64,
+    /// Poll rounds that had to wait for a free slot.
+    pub slot_waits: u64,
+    /// Poll rounds skipped because the worker was paused.
+    pub paused_rounds: u64,
     /// Tasks whose execution finished (any outcome).
     pub tasks_executed: u64,
     /// Executions that ran past `execution_timeout` (posted FAILED).
@@ -124,6 +153,10 @@ impl WorkerStatus {
             external_inputs: Stats::get(&stats.external_inputs),
             external_input_failures: Stats::get(&stats.external_input_failures),
             oversize_outputs: Stats::get(&stats.oversize_outputs),
+            running: pipeline.running.load(Ordering::Relaxed),
+            executions_started: Stats::get(&stats.tasks_started),
+            slot_waits: Stats::get(&stats.slot_waits),
+            paused_rounds: Stats::get(&stats.paused_rounds),
             tasks_executed: Stats::get(&stats.tasks_executed),
             executions_timed_out: Stats::get(&stats.executions_timed_out),
             results_posted: Stats::get(&stats.results_posted),

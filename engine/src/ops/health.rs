@@ -4,18 +4,33 @@
 //! A worker is stuck when its pipeline has failed; when every one of its slots is lost capacity
 //! (blocking executions that ran past `execution_timeout` and never returned); or when it is
 //! not paused, has a free slot, and has not started a poll round for its poll deadline plus its
-//! longest poll backoff plus 5 s. Failed polls count as rounds: a Conductor that cannot be
+//! longest poll backoff plus 5 s; or, in a worker process, when it has not reported for
+//! 10 s. Failed polls count as rounds: a Conductor that cannot be
 //! reached keeps the worker healthy (restarting would not help) and shows in `/status`.
 
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use crate::actors::Pipeline;
+use crate::config::WorkerSettings;
+use crate::host::WorkerStatus;
 
 /// Slack beyond the longest wait a healthy poller can have between two rounds.
 const SLACK: Duration = Duration::from_secs(5);
+/// How long a worker process may go without reporting (it reports every half second).
+const SILENT_LIMIT: Duration = Duration::from_secs(10);
 
-/// What the rule looks at, read from one pipeline.
+/// The longest a healthy poller of a worker with `settings` goes between two rounds: its poll
+/// deadline (long-poll timeout plus `margin`) plus its longest pause (after a failed poll, or
+/// an empty one).
+pub(crate) fn longest_gap(
+    settings: &WorkerSettings,
+    poll_error_backoff_max: Duration,
+    margin: Duration,
+) -> Duration {
+    settings.poll_timeout + margin + poll_error_backoff_max.max(settings.polling_interval)
+}
+
+/// What the rule looks at, read from one worker.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Vitals {
     pub(crate) paused: bool,
@@ -26,28 +41,55 @@ pub(crate) struct Vitals {
     pub(crate) failure: Option<String>,
     pub(crate) lost_capacity: usize,
     pub(crate) concurrency: usize,
+    /// How old the figures are (a worker process's last report; zero in this process).
+    pub(crate) age: Duration,
+    /// Which worker process, for one of a process-placed host.
+    pub(crate) process: Option<String>,
 }
 
 impl Vitals {
     /// The vitals of the worker behind `pipeline`, now.
     pub(crate) fn of(pipeline: &Pipeline) -> Self {
-        let settings = &pipeline.settings;
-        let longest_backoff = pipeline
-            .poll_error_backoff_max
-            .max(settings.polling_interval);
+        let gap = longest_gap(
+            &pipeline.settings,
+            pipeline.poll_error_backoff_max,
+            pipeline.poll_deadline_margin,
+        );
+        Self::of_status(&WorkerStatus::of(pipeline), gap, Duration::ZERO)
+    }
+
+    /// The vitals in a worker's `status`, reported `age` ago (by a worker process), for a
+    /// worker whose healthy poller goes at most `longest_gap` between rounds.
+    pub(crate) fn of_status(status: &WorkerStatus, longest_gap: Duration, age: Duration) -> Self {
         Self {
-            paused: pipeline.paused.load(Ordering::Relaxed),
-            free_slots: pipeline.capacity.slots.available_permits(),
-            since_last_round: pipeline.since_last_poll_round(),
-            longest_gap: settings.poll_timeout + pipeline.poll_deadline_margin + longest_backoff,
-            failure: pipeline.failure().map(str::to_owned),
-            lost_capacity: pipeline.capacity.lost.load(Ordering::Relaxed),
-            concurrency: pipeline.concurrency(),
+            paused: status.paused,
+            free_slots: status.slots_free,
+            since_last_round: Duration::from_millis(status.last_poll_round_ms_ago) + age,
+            longest_gap,
+            failure: status.failure.clone(),
+            lost_capacity: status.lost_capacity,
+            concurrency: status.concurrency,
+            age,
+            process: None,
         }
     }
 
     /// Why the worker is stuck, or `None` when it is healthy.
     pub(crate) fn stuck(&self) -> Option<String> {
+        let reason = self.stuck_worker()?;
+        Some(match &self.process {
+            Some(process) => format!("{process}: {reason}"),
+            None => reason,
+        })
+    }
+
+    fn stuck_worker(&self) -> Option<String> {
+        if self.age > SILENT_LIMIT {
+            return Some(format!(
+                "its worker process has not reported for {:.1} s",
+                self.age.as_secs_f64()
+            ));
+        }
         if let Some(failure) = &self.failure {
             return Some(format!("its pipeline failed: {failure}"));
         }
@@ -83,7 +125,24 @@ mod tests {
             failure: None,
             lost_capacity: 0,
             concurrency: 4,
+            age: Duration::ZERO,
+            process: None,
         }
+    }
+
+    #[test]
+    fn a_worker_process_that_stops_reporting_is_stuck_and_named() {
+        let silent = Vitals {
+            age: Duration::from_secs(11),
+            paused: true,
+            process: Some("process 1 (pid 42)".into()),
+            ..healthy()
+        };
+        let reason = silent.stuck().unwrap();
+        assert_eq!(
+            reason,
+            "process 1 (pid 42): its worker process has not reported for 11.0 s"
+        );
     }
 
     #[test]

@@ -9,7 +9,6 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use prometheus_client::collector::Collector;
@@ -21,7 +20,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::actors::{Pipeline, Stats};
+use crate::host::WorkerStatus;
 use crate::model::TaskResultStatus;
 
 /// The `Content-Type` of [`HostMetrics::render`]'s text.
@@ -178,10 +177,15 @@ impl HostMetrics {
         }
     }
 
-    /// Adds the scrape-time figures of `pipelines` (read from their counters).
-    pub(crate) fn collect(&mut self, pipelines: Vec<Arc<Pipeline>>) {
+    /// Adds the scrape-time figures, read from the workers' status when scraped.
+    pub(crate) fn collect(&mut self, source: FigureSource) {
         self.registry
-            .register_collector(Box::new(PipelineCollector { pipelines }));
+            .register_collector(Box::new(StatusCollector { source }));
+    }
+
+    /// Adds a collector of other figures (a process-placed host's own).
+    pub(crate) fn collect_with(&mut self, collector: Box<dyn Collector>) {
+        self.registry.register_collector(collector);
     }
 
     /// The Prometheus text exposition (format 0.0.4, [`CONTENT_TYPE`]) of every metric.
@@ -273,18 +277,45 @@ impl WorkerMetrics {
     }
 }
 
-/// Reads every pipeline's counters at scrape time.
-#[derive(Debug)]
-struct PipelineCollector {
-    pipelines: Vec<Arc<Pipeline>>,
+/// One task type's scrape-time figures, in [`FIGURES`] order.
+pub(crate) type Figures = [u64; FIGURES.len()];
+
+/// Where the scrape-time figures come from: one row per worker (or worker process), by task
+/// type; rows of the same task type are added up.
+pub(crate) type FigureSource = Box<dyn Fn() -> Vec<(String, Figures)> + Send + Sync>;
+
+/// A worker status's scrape-time figures.
+pub(crate) fn figures_of(status: &WorkerStatus) -> Figures {
+    FIGURES.each_ref().map(|figure| (figure.read)(status))
 }
 
-/// A counter or gauge read from a pipeline at scrape time.
+/// `figures` with the gauges zeroed: what a worker process that exited leaves behind.
+pub(crate) fn counters_only(mut figures: Figures) -> Figures {
+    for (value, figure) in figures.iter_mut().zip(&FIGURES) {
+        if !matches!(figure.kind, MetricType::Counter) {
+            *value = 0;
+        }
+    }
+    figures
+}
+
+/// Reads every worker's counters at scrape time.
+struct StatusCollector {
+    source: FigureSource,
+}
+
+impl fmt::Debug for StatusCollector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("StatusCollector")
+    }
+}
+
+/// A counter or gauge read from a worker's status at scrape time.
 struct Figure {
     name: &'static str,
     help: &'static str,
     kind: MetricType,
-    read: fn(&Pipeline) -> u64,
+    read: fn(&WorkerStatus) -> u64,
 }
 
 /// The scrape-time figures, canonical names first.
@@ -293,75 +324,98 @@ const FIGURES: [Figure; 9] = [
         name: "task_poll",
         help: "Polls made (failed ones included)",
         kind: MetricType::Counter,
-        read: |p| Stats::get(&p.stats.polls),
+        read: |s| s.polls,
     },
     Figure {
         name: "task_execution_started",
         help: "Executions started",
         kind: MetricType::Counter,
-        read: |p| Stats::get(&p.stats.tasks_started),
+        read: |s| s.executions_started,
     },
     Figure {
         name: "task_execution_queue_full",
         help: "Poll rounds that had to wait for a free slot",
         kind: MetricType::Counter,
-        read: |p| Stats::get(&p.stats.slot_waits),
+        read: |s| s.slot_waits,
     },
     Figure {
         name: "task_paused",
         help: "Poll rounds skipped because the worker was paused",
         kind: MetricType::Counter,
-        read: |p| Stats::get(&p.stats.paused_rounds),
+        read: |s| s.paused_rounds,
     },
     Figure {
         name: "active_workers",
         help: "Tasks executing right now",
         kind: MetricType::Gauge,
-        read: |p| p.running.load(Ordering::Relaxed) as u64,
+        read: |s| s.running as u64,
     },
     Figure {
         name: "baton_slots_in_use",
         help: "Execution slots taken (executing, or the result's first post unsettled)",
         kind: MetricType::Gauge,
-        read: |p| p.capacity.slots_in_use() as u64,
+        read: |s| s.slots_in_use as u64,
     },
     Figure {
         name: "baton_slots_available",
         help: "Execution slots free",
         kind: MetricType::Gauge,
-        read: |p| p.capacity.slots.available_permits() as u64,
+        read: |s| s.slots_free as u64,
     },
     Figure {
         name: "baton_results_given_up",
         help: "Results given up (each logged with its ids and passed to the hook)",
         kind: MetricType::Counter,
-        read: |p| Stats::get(&p.stats.results_given_up),
+        read: |s| s.results_given_up,
     },
     Figure {
         name: "baton_update_retries",
         help: "Result posts retried",
         kind: MetricType::Counter,
-        read: |p| Stats::get(&p.stats.update_retries),
+        read: |s| s.update_retries,
     },
 ];
 
-impl Collector for PipelineCollector {
-    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), fmt::Error> {
-        for figure in &FIGURES {
-            let mut family =
-                encoder.encode_descriptor(figure.name, figure.help, None, figure.kind)?;
-            for pipeline in &self.pipelines {
-                let labels: Labels = vec![("taskType", pipeline.settings.task_type.clone())];
-                let metric = family.encode_family(&labels)?;
-                let value = (figure.read)(pipeline);
-                match figure.kind {
-                    MetricType::Counter => ConstCounter::new(value).encode(metric)?,
-                    _ => {
-                        ConstGauge::new(i64::try_from(value).unwrap_or(i64::MAX)).encode(metric)?
-                    }
+impl Collector for StatusCollector {
+    fn encode(&self, encoder: DescriptorEncoder) -> Result<(), fmt::Error> {
+        // One row per task type, in the order the workers were added.
+        let mut rows: Vec<(String, Figures)> = Vec::new();
+        for (task_type, figures) in (self.source)() {
+            let row = match rows.iter().position(|(t, _)| *t == task_type) {
+                Some(index) => &mut rows[index].1,
+                None => {
+                    rows.push((task_type, [0; FIGURES.len()]));
+                    &mut rows.last_mut().ok_or(fmt::Error)?.1
                 }
+            };
+            for (sum, value) in row.iter_mut().zip(figures) {
+                *sum = sum.saturating_add(value);
             }
         }
-        Ok(())
+        let descriptors = FIGURES.each_ref().map(|f| (f.name, f.help, f.kind));
+        encode_rows(encoder, &descriptors, &rows)
     }
+}
+
+/// Encodes one metric family per descriptor (name, help, counter or gauge), with one
+/// `taskType`-labelled value per row: `rows[i].1[d]` is task type `rows[i].0`'s value of
+/// descriptor `d`.
+pub(crate) fn encode_rows<const N: usize>(
+    mut encoder: DescriptorEncoder,
+    descriptors: &[(&str, &str, MetricType); N],
+    rows: &[(String, [u64; N])],
+) -> Result<(), fmt::Error> {
+    for (at, (name, help, kind)) in descriptors.iter().enumerate() {
+        let mut family = encoder.encode_descriptor(name, help, None, *kind)?;
+        for (task_type, values) in rows {
+            let labels: Labels = vec![("taskType", task_type.clone())];
+            let metric = family.encode_family(&labels)?;
+            let value = values[at];
+            match kind {
+                MetricType::Counter => ConstCounter::new(value).encode(metric)?,
+                _ => ConstGauge::new(i64::try_from(value).unwrap_or(i64::MAX)).encode(metric)?,
+            }
+        }
+    }
+    Ok(())
 }

@@ -6,6 +6,8 @@ mod health;
 mod metrics;
 mod server;
 
-pub(crate) use health::Vitals;
-pub(crate) use metrics::{HostMetrics, WorkerMetrics};
+pub(crate) use health::{Vitals, longest_gap};
+pub(crate) use metrics::{
+    Figures, HostMetrics, WorkerMetrics, counters_only, encode_rows, figures_of,
+};
 pub(crate) use server::{OpsEndpoint, OpsState};

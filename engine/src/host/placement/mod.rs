@@ -17,11 +17,13 @@ use actix::{Arbiter, System};
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
-use crate::actors::{self, HostShared, Pipeline, PipelineParts};
+use crate::actors::{self, HostShared, Pipeline, PipelineParts, TaskJournal};
 use crate::client::{ClientSettings, ConductorClient, Recovery, TokenSource};
 use crate::host::shutdown::{self, drain};
-use crate::host::{HostError, HostHandle, HostStatus, ShutdownReport, Stop, WorkerHost};
-use crate::ops::{HostMetrics, OpsEndpoint, OpsState, Vitals};
+use crate::host::{
+    HostError, HostHandle, HostStatus, ShutdownReport, Stop, WorkerHost, WorkerStatus,
+};
+use crate::ops::{HostMetrics, OpsEndpoint, OpsState, Vitals, figures_of};
 use crate::pool::BlockingPool;
 
 /// Where a host runs its workers.
@@ -43,11 +45,13 @@ const ARBITER_STOP_LIMIT: Duration = Duration::from_secs(5);
 
 /// Runs every worker of `host` in this process, on arbiter threads, until `stop.requested`.
 /// With `serve_ops` (not in a process-placed child) and a `metrics_addr`, also serves the
-/// operations endpoint.
+/// operations endpoint. With a `journal` (in a worker process), every worker tells it which
+/// tasks it holds.
 pub(crate) fn start_threads(
     host: WorkerHost,
     stop: Stop,
     serve_ops: bool,
+    journal: Option<Arc<dyn TaskJournal>>,
 ) -> Result<HostHandle, HostError> {
     let stop_polling = CancellationToken::new();
     let grace = host.grace();
@@ -56,6 +60,7 @@ pub(crate) fn start_threads(
         update_v2: host.update_v2,
         poll_error_backoff_max: host.server.poll_error_backoff_max,
         poll_deadline_margin: host.server.poll_deadline_margin,
+        journal,
     };
     let ops_addr = host.server.metrics_addr.filter(|_| serve_ops);
     let mut metrics = ops_addr.map(|_| HostMetrics::new());
@@ -76,7 +81,17 @@ pub(crate) fn start_threads(
     let ops = match ops_addr {
         Some(addr) => {
             if let Some(metrics) = &mut metrics {
-                metrics.collect(pipelines.clone());
+                let of = pipelines.clone();
+                metrics.collect(Box::new(move || {
+                    of.iter()
+                        .map(|p| {
+                            (
+                                p.settings.task_type.clone(),
+                                figures_of(&WorkerStatus::of(p)),
+                            )
+                        })
+                        .collect()
+                }));
             }
             let (status_of, vitals_of) = (pipelines.clone(), pipelines.clone());
             Some(OpsEndpoint::start(
@@ -171,33 +186,11 @@ impl ArbiterPlan {
         for (index, posts) in posts.iter().enumerate() {
             connections[index % arbiters] += 1 + posts;
         }
-        // One token for the whole host.
-        let auth = host
-            .server
-            .auth
-            .as_ref()
-            .map(|(key, secret)| Arc::new(TokenSource::new(key.clone(), secret.clone())));
-        // One view of the server's health for the whole host: an answer to any worker wakes
-        // every worker's waiting polls and retries.
-        let recovery = Arc::new(Recovery::default());
+        let connect = Connector::new(host);
         let clients: Vec<ConductorClient> = connections
             .into_iter()
-            .map(|max_idle_connections| {
-                ConductorClient::new(&ClientSettings {
-                    base_url: host.server.base_url.clone(),
-                    http_timeout: host.server.http_timeout,
-                    poll_deadline_margin: host.server.poll_deadline_margin,
-                    recovery: Arc::clone(&recovery),
-                    max_idle_connections,
-                    auth: auth.clone(),
-                    tls: Arc::clone(&host.tls),
-                    proxy: host.server.proxy.clone(),
-                    max_response_bytes: host.server.max_response_bytes,
-                    max_output_bytes: host.server.max_output_bytes,
-                })
-            })
-            .collect::<Result<_, _>>()
-            .map_err(HostError::ServerUrl)?;
+            .map(|max_idle_connections| connect.client(max_idle_connections))
+            .collect::<Result<_, _>>()?;
         let mut workers = Vec::with_capacity(host.workers.len());
         for (index, (((spec, settings), pipeline), posts)) in
             host.workers.iter().zip(pipelines).zip(posts).enumerate()
@@ -233,5 +226,47 @@ impl ArbiterPlan {
             }
         }
         arbiters
+    }
+}
+
+/// Makes a host's clients: one token source and one view of the server's health for all of
+/// them, so that an answer to any worker wakes every worker's waiting polls and retries.
+pub(crate) struct Connector<'a> {
+    host: &'a WorkerHost,
+    auth: Option<Arc<TokenSource>>,
+    recovery: Arc<Recovery>,
+}
+
+impl<'a> Connector<'a> {
+    /// The connector of `host`.
+    pub(crate) fn new(host: &'a WorkerHost) -> Self {
+        let auth = host
+            .server
+            .auth
+            .as_ref()
+            .map(|(key, secret)| Arc::new(TokenSource::new(key.clone(), secret.clone())));
+        Self {
+            host,
+            auth,
+            recovery: Arc::new(Recovery::default()),
+        }
+    }
+
+    /// A client keeping up to `max_idle_connections` pooled.
+    pub(crate) fn client(&self, max_idle_connections: usize) -> Result<ConductorClient, HostError> {
+        let server = &self.host.server;
+        ConductorClient::new(&ClientSettings {
+            base_url: server.base_url.clone(),
+            http_timeout: server.http_timeout,
+            poll_deadline_margin: server.poll_deadline_margin,
+            recovery: Arc::clone(&self.recovery),
+            max_idle_connections,
+            auth: self.auth.clone(),
+            tls: Arc::clone(&self.host.tls),
+            proxy: server.proxy.clone(),
+            max_response_bytes: server.max_response_bytes,
+            max_output_bytes: server.max_output_bytes,
+        })
+        .map_err(HostError::ServerUrl)
     }
 }
