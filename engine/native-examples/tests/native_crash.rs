@@ -208,10 +208,23 @@ async fn an_abort_in_native_code_costs_one_restart_and_one_failed_task() {
         reason.contains("signal 6") && reason.contains("SIGABRT"),
         "reason: {reason:?}"
     );
+    // One FAILED task, every other task completed once.
+    let normal = [
+        &linked_before,
+        &loaded_before,
+        &loaded_during,
+        &loaded_down,
+        &linked_after,
+        &loaded_after,
+    ]
+    .iter()
+    .map(|tasks| tasks.len() as u64)
+    .sum::<u64>();
     let ledger = mock.ledger();
     assert_eq!(
-        (ledger.lost, ledger.duplicate_conflicting),
-        (0, 0),
+        (ledger.completed, ledger.failed, ledger.failed_terminal),
+        (normal, 1, 0),
         "{ledger:?}"
     );
+    baton_tests::assert_exactly_once(&ledger);
 }
