@@ -78,4 +78,7 @@ mod documentation {
 
     #[doc = include_str!("../../docs/reliability.md")]
     struct Reliability;
+
+    #[doc = include_str!("../../docs/processes.md")]
+    struct Processes;
 }

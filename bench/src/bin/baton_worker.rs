@@ -39,12 +39,16 @@ struct Args {
     /// Where the worker runs.
     #[arg(long, value_enum, default_value = "threads")]
     placement: Where,
+    /// With process placement: worker processes, each with `--concurrency` slots.
+    #[arg(long, default_value_t = 1)]
+    processes: usize,
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
     let mut worker = FnWorker::new(&args.task_type, |_: Task| async { json!({"ok": true}) })
-        .concurrency(args.concurrency);
+        .concurrency(args.concurrency)
+        .processes(args.processes);
     if let Some(batch_size) = args.batch_size {
         worker = worker.batch_size(batch_size);
     }

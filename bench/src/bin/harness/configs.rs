@@ -28,7 +28,9 @@ pub enum Client {
     },
     /// `baton_worker --placement processes`.
     BatonProcesses {
-        /// Tasks at once.
+        /// Worker processes.
+        processes: usize,
+        /// Tasks at once, per process.
         concurrency: usize,
     },
     /// `ceiling_loop --updates K`.
@@ -163,13 +165,18 @@ impl Config {
                 }
                 command
             }
-            Client::BatonProcesses { concurrency } => {
+            Client::BatonProcesses {
+                processes,
+                concurrency,
+            } => {
                 let mut command = Command::new(programs.bin.join("baton_worker"));
                 command.args([
                     "--concurrency",
                     &concurrency.to_string(),
                     "--placement",
                     "processes",
+                    "--processes",
+                    &processes.to_string(),
                 ]);
                 command
             }
@@ -250,9 +257,21 @@ pub fn all() -> Vec<Config> {
             "baton-processes-c256",
             "Baton, process placement (one worker process), concurrency 256",
             Family::Baton,
-            Client::BatonProcesses { concurrency: 256 },
+            Client::BatonProcesses {
+                processes: 1,
+                concurrency: 256,
+            },
         )
         .quick(),
+        Config::new(
+            "baton-processes-2x128",
+            "Baton, process placement, 2 worker processes × concurrency 128 (256 in all)",
+            Family::Baton,
+            Client::BatonProcesses {
+                processes: 2,
+                concurrency: 128,
+            },
+        ),
         Config::new(
             "ceiling-loop-k16",
             "ceiling loop: batch poll 100, 16 updates in flight, 1 thread",
