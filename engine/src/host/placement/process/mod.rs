@@ -73,6 +73,11 @@ pub(crate) fn start_children(host: WorkerHost, stop: Stop) -> Result<HostHandle,
         host.server.poll_error_backoff_max,
         host.server.poll_deadline_margin,
     ));
+    // The endpoint first: a bad address fails the start before any child runs.
+    let ops = match host.server.metrics_addr {
+        Some(addr) => Some(OpsEndpoint::start(addr, ops_state(&shared))?),
+        None => None,
+    };
     let mut supervisor = Supervisor::new(Arc::clone(&shared), poster);
     supervisor.start_all();
     let (done_tx, done) = oneshot::channel();
@@ -83,10 +88,6 @@ pub(crate) fn start_children(host: WorkerHost, stop: Stop) -> Result<HostHandle,
             let _ = done_tx.send(supervisor.run(&supervisor_stop, grace));
         })
         .map_err(HostError::thread("baton-supervisor"))?;
-    let ops = match host.server.metrics_addr {
-        Some(addr) => Some(OpsEndpoint::start(addr, ops_state(&shared))?),
-        None => None,
-    };
     Ok(HostHandle::processes(shared, stop, done, thread, ops))
 }
 
