@@ -203,9 +203,11 @@ mod tests {
             .try_acquire_many_owned(3)
             .unwrap();
         capacity.resize(1).unwrap();
-        assert_eq!(capacity.slots_in_use(), 3, "running tasks keep their slots");
-        // The free slot is collected at once; no new work can take a slot.
+        // The free slot is collected at once (by the shrink's thread); no new work can take a
+        // slot. The running tasks keep theirs: in use are those 3 and the collected one.
         assert!(eventually(|| capacity.slots.available_permits() == 0));
+        assert_eq!(capacity.slots_in_use(), 4, "3 running + 1 collected");
+        assert_eq!(capacity.concurrency(), 1);
         let finished = running.split(2).unwrap();
         drop(finished);
         assert!(Arc::clone(&capacity.slots).try_acquire_owned().is_err());
