@@ -152,3 +152,47 @@ pub async fn rewriting_proxy(mock: &MockServer, rewrite: std::sync::Arc<Rewrite>
     });
     url
 }
+
+/// Sends `signal` (as `kill` spells it: `-TERM`, `-KILL`, …) to process `pid`.
+pub fn signal(pid: u32, signal: &str) {
+    let sent = std::process::Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success(), "kill {signal} {pid}");
+}
+
+/// A host program a test runs. Dropped while it still runs (a test that failed first), it is
+/// sent SIGTERM, so that it stops its worker processes, and killed half a second later.
+#[derive(Debug)]
+pub struct HostProcess(Option<std::process::Child>);
+
+impl HostProcess {
+    /// Guards `child`.
+    pub fn new(child: std::process::Child) -> Self {
+        Self(Some(child))
+    }
+
+    /// Its process id.
+    pub fn id(&self) -> u32 {
+        self.0.as_ref().map_or(0, std::process::Child::id)
+    }
+
+    /// The child, no longer guarded (to wait for it).
+    pub fn into_inner(mut self) -> std::process::Child {
+        self.0.take().unwrap()
+    }
+}
+
+impl Drop for HostProcess {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            std::thread::sleep(Duration::from_millis(500));
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}

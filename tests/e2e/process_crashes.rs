@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use baton::model::{TaskDef, TaskStatus};
 use baton_mock::{EnqueueRequest, MockServer};
-use baton_tests::{call, mock, wait_for};
+use baton_tests::{call, mock, signal, wait_for};
 use serde_json::{Value, json};
 
 /// A running `crash_probe` (killed with its family if the test fails first).
@@ -96,9 +96,9 @@ impl Probe {
     }
 
     /// Signals the host and waits for it: its exit status and the rest of its output.
-    fn stop(mut self, signal: &str) -> (std::process::ExitStatus, String) {
+    fn stop(mut self, sig: &str) -> (std::process::ExitStatus, String) {
         let mut child = self.child.take().unwrap();
-        kill(child.id(), signal);
+        signal(child.id(), sig);
         let status = child.wait().unwrap();
         let rest: Vec<String> = self.lines.try_iter().collect();
         (status, rest.join("\n"))
@@ -118,14 +118,6 @@ impl Drop for Probe {
             let _ = child.wait();
         }
     }
-}
-
-fn kill(pid: u32, signal: &str) {
-    let sent = Command::new("kill")
-        .args([signal, &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(sent.success(), "kill {signal} {pid}");
 }
 
 fn pid_of(process: &Value) -> Option<u32> {
@@ -167,7 +159,7 @@ async fn a_child_killed_mid_task_has_its_tasks_failed_at_once_with_the_signal() 
     .await;
     let pid = pid_of(&probe.processes("crashy").await[0]).unwrap();
 
-    kill(pid, "-KILL");
+    signal(pid, "-KILL");
     let killed = Instant::now();
     wait_for("the three tasks FAILED", || async {
         held.task_ids()
@@ -294,7 +286,7 @@ async fn fifty_restarts_leak_no_descriptors_or_memory_in_the_host() {
         })
         .await;
         let pid = pid_of(&probe.processes("crashy").await[0]).unwrap();
-        kill(pid, "-KILL");
+        signal(pid, "-KILL");
         wait_for("the process replaced", || async {
             pid_of(&probe.processes("crashy").await[0]).is_some_and(|new| new != pid)
         })
@@ -418,7 +410,7 @@ async fn pause_and_concurrency_reach_every_process_and_outlive_restarts() {
 
     // A restarted process is told too.
     let pid = pid_of(&probe.processes("crashy").await[0]).unwrap();
-    kill(pid, "-KILL");
+    signal(pid, "-KILL");
     wait_for("the restarted process paused at concurrency 3", || async {
         let process = &probe.processes("crashy").await[0];
         pid_of(process).is_some_and(|new| new != pid)

@@ -3,7 +3,7 @@ use std::process::{Child, Command, Stdio};
 
 use baton::model::TaskDef;
 use baton_mock::{EnqueueRequest, Enqueued, MockServer};
-use baton_tests::mock;
+use baton_tests::{HostProcess, mock, signal};
 
 /// The process ids that ran the completed tasks of `enqueued`.
 fn pids(mock: &MockServer, enqueued: &Enqueued) -> HashSet<u64> {
@@ -27,47 +27,8 @@ async fn completed(mock: &MockServer, count: u64) {
     .await;
 }
 
-fn signal(pid: u32, signal: &str) {
-    let sent = Command::new("kill")
-        .args([signal, &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(sent.success());
-}
-
 fn wait_output(probe: Child) -> std::process::Output {
     probe.wait_with_output().unwrap()
-}
-
-/// Kills the probe's whole family if the test fails before stopping it.
-struct ProbeGuard(Option<Child>);
-
-impl ProbeGuard {
-    fn new(child: Child) -> Self {
-        Self(Some(child))
-    }
-
-    fn id(&self) -> u32 {
-        self.0.as_ref().map_or(0, Child::id)
-    }
-
-    fn into_inner(mut self) -> Child {
-        self.0.take().unwrap()
-    }
-}
-
-impl Drop for ProbeGuard {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.0.take() {
-            // SIGTERM lets the parent stop its children; then make sure.
-            let _ = Command::new("kill")
-                .args(["-TERM", &child.id().to_string()])
-                .status();
-            std::thread::sleep(std::time::Duration::from_millis(500));
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
 }
 
 #[tokio::test]
@@ -75,7 +36,7 @@ async fn each_worker_runs_in_its_own_supervised_process() {
     let mock = mock().await;
     let a = mock.enqueue(EnqueueRequest::new("proc_a", 20));
     let b = mock.enqueue(EnqueueRequest::new("proc_b", 20));
-    let probe = ProbeGuard::new(
+    let probe = HostProcess::new(
         Command::new(env!("CARGO_BIN_EXE_process_probe"))
             .env("CONDUCTOR_SERVER_URL", mock.base_url())
             .env_remove("BATON_WORKER_PROCESS")

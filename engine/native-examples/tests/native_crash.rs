@@ -6,13 +6,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeSet;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::{Command, Stdio};
 
 use baton::model::{TaskDef, TaskStatus};
 use baton_mock::{EnqueueRequest, MockServer};
 use baton_native_examples::sum::{DYLIB_TASK_TYPE, FFI_TASK_TYPE, SumInput, SumOutput};
-use baton_tests::wait_for;
+use baton_tests::{HostProcess, signal, wait_for};
 
 /// Enqueues `count` tasks of `task_type`, each with its own terms; returns their ids and
 /// inputs.
@@ -77,41 +76,6 @@ fn process_exists(pid: u32) -> bool {
     std::path::Path::new(&format!("/proc/{pid}")).exists()
 }
 
-fn signal(pid: u32, signal: &str) {
-    let sent = Command::new("kill")
-        .args([signal, &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(sent.success());
-}
-
-/// Stops the program and its worker processes if the test fails before stopping it.
-struct HostGuard(Option<Child>);
-
-impl HostGuard {
-    fn id(&self) -> u32 {
-        self.0.as_ref().map_or(0, Child::id)
-    }
-
-    fn into_inner(mut self) -> Child {
-        self.0.take().unwrap()
-    }
-}
-
-impl Drop for HostGuard {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.0.take() {
-            // SIGTERM lets the parent stop its worker processes; then make sure.
-            let _ = Command::new("kill")
-                .args(["-TERM", &child.id().to_string()])
-                .status();
-            std::thread::sleep(Duration::from_millis(500));
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
 #[tokio::test]
 async fn an_abort_in_native_code_costs_one_restart_and_one_failed_task() {
     let mock = baton_tests::mock().await;
@@ -119,7 +83,7 @@ async fn an_abort_in_native_code_costs_one_restart_and_one_failed_task() {
     let loaded_before = enqueue_sums(&mock, DYLIB_TASK_TYPE, 20, 0);
     // One task at a time per worker: the aborting task is then the only one its process holds,
     // and no poll of the dying process is left waiting for the tasks enqueued after it.
-    let host = HostGuard(Some(
+    let host = HostProcess::new(
         Command::new(env!("CARGO_BIN_EXE_native_workers"))
             .args(["--concurrency", "1"])
             .env("CONDUCTOR_SERVER_URL", mock.base_url())
@@ -129,7 +93,7 @@ async fn an_abort_in_native_code_costs_one_restart_and_one_failed_task() {
             .stdout(Stdio::piped())
             .spawn()
             .unwrap(),
-    ));
+    );
     let parent = host.id();
 
     let linked = only(
