@@ -1,6 +1,6 @@
-//! Compiles the native code of the examples: `cpp/checked_sum.cpp` into a static library
-//! linked into every target of this package (the FFI worker), and `cpp/sum_lib.cpp` into a
-//! shared library in `OUT_DIR` that the dynamic-loading worker opens at run time. Its path is
+//! Compiles the native code of the examples, `cpp/checked_sum.cpp`, twice: into a static
+//! library linked into every target of this package (the FFI worker), and into a shared
+//! library in `OUT_DIR` that the dynamic-loading worker opens at run time. Its path is
 //! exported to the crate as `BATON_NATIVE_SUM_LIB`. Both need a C++ compiler (g++ or clang++;
 //! `CXX` chooses, as the `cc` crate documents).
 
@@ -12,7 +12,6 @@ const SHARED_LIBRARY: &str = "libbaton_native_sum.so";
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=cpp/checked_sum.cpp");
-    println!("cargo:rerun-if-changed=cpp/sum_lib.cpp");
 
     // Static: libchecked_sum.a, linked in along with the C++ standard library.
     cc::Build::new()
@@ -37,7 +36,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     command
         .args(["-shared", "-fPIC", "-Werror", "-o"])
         .arg(&library)
-        .arg("cpp/sum_lib.cpp");
+        .arg("cpp/checked_sum.cpp");
     let status = command.status()?;
     if !status.success() {
         return Err(format!("{command:?} failed: {status}").into());

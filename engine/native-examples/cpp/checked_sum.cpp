@@ -1,5 +1,8 @@
-// The native function of the FFI worker (`native_sum`), compiled by build.rs with the `cc`
-// crate and linked statically into the program.
+// The native function of both workers, compiled twice by build.rs: with the `cc` crate into a
+// static library linked into the program (the FFI worker, `native_sum`), and with
+// `g++ -shared -fPIC` into libbaton_native_sum.so, which the dynamic-loading worker
+// (`native_sum_dylib`) opens at run time with `libloading`, as the Conductor Python SDK's
+// example builds its `lib.so` and loads it with ctypes' `cdll.LoadLibrary`.
 //
 // get_sum(a, b) returns a + b, as the C/C++ example of the Conductor Python SDK does, with one
 // difference: a sum that does not fit in an int32_t would be undefined behaviour, so the

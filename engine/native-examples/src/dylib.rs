@@ -1,7 +1,7 @@
 //! A shared library opened at run time with `libloading`, and its `get_sum` function: the
 //! Rust counterpart of the Conductor Python SDK's `cdll.LoadLibrary(path).get_sum(a, b)`.
 //!
-//! The build script compiles `cpp/sum_lib.cpp` into [`BUILT_LIBRARY`]; any library that
+//! The build script compiles `cpp/checked_sum.cpp` into [`BUILT_LIBRARY`]; any library that
 //! exports `int32_t get_sum(int32_t, int32_t)` with C linkage can be loaded instead.
 
 use std::path::{Path, PathBuf};
@@ -53,7 +53,7 @@ impl SumLibrary {
             source,
         };
         // SAFETY: opening a library runs its initializers. The libraries this is meant for
-        // (cpp/sum_lib.cpp, or one built to the same contract) have none beyond the C++
+        // (cpp/checked_sum.cpp, or one built to the same contract) have none beyond the C++
         // runtime's, which are sound to run on any thread.
         let library = unsafe { libloading::Library::new(&path) }.map_err(error)?;
         // SAFETY: `GetSum` is the C signature of `get_sum` in the libraries this is meant for

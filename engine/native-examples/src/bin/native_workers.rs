@@ -4,7 +4,7 @@
 //! - `native_sum` calls `get_sum` of `cpp/checked_sum.cpp`, linked into this program through
 //!   FFI (the build script compiles it with the `cc` crate);
 //! - `native_sum_dylib` calls `get_sum` of a shared library opened at run time with
-//!   `libloading` (by default the one the build script compiled from `cpp/sum_lib.cpp`; choose
+//!   `libloading` (by default the one the build script compiled from `cpp/checked_sum.cpp`; choose
 //!   another with `--library PATH` or `BATON_NATIVE_LIBRARY`).
 //!
 //! Input `{"a": 2, "b": 3}`, output `{"sum": 5, "pid": <the worker process>}`. A sum that
