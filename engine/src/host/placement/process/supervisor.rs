@@ -392,6 +392,13 @@ impl Supervisor {
             thread::sleep(Duration::from_millis(5));
         }
         let slot = &self.shared.slots[at];
+        if !running.reader.is_finished()
+            && let Some(stream) = &lock(&slot.state).control
+        {
+            // Something else holds the child's end (a process it started that inherited its
+            // stdin): end the reader rather than leave it waiting.
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+        }
         let group = &self.shared.workers[slot.worker];
         let (held, report, pid) = {
             let mut state = lock(&slot.state);
