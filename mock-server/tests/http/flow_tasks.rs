@@ -691,3 +691,67 @@ mod javascript {
         assert!(reason.contains("after 20 system-task steps"), "{reason}");
     }
 }
+
+#[tokio::test]
+async fn rerun_from_a_task_runs_it_again_under_its_id_and_forgets_what_followed() {
+    let f = Fixture::start().await;
+    f.register_task_def("second", 0).await;
+    f.register_workflow(&json!({
+        "name": "again", "ownerEmail": "a@b.c",
+        "tasks": [{"name": "first", "taskReferenceName": "first",
+                   "inputParameters": {"x": "${workflow.input.x}"}},
+                  {"name": "second", "taskReferenceName": "second",
+                   "inputParameters": {"y": "${first.output.y}"}}]
+    }))
+    .await;
+    let id = f.start_workflow("again", "", &json!({"x": 1})).await;
+    let url = f.api(&format!("/workflow/{id}/rerun"));
+    let rerun = async |body: Value| f.client.post_json(&url, &body).await;
+    // Only ended workflows can be rerun.
+    let running = rerun(json!({"reRunFromWorkflowId": id})).await;
+    assert_eq!(running.status, StatusCode::CONFLICT);
+    assert!(
+        running
+            .text()
+            .contains("is not in terminal state, unable to rerun.")
+    );
+    complete(&f, "first", json!({"y": "a"})).await;
+    end(&f, "second", TaskResultStatus::Failed, json!({})).await;
+    let wf = f.workflow(&id).await;
+    assert_eq!(wf["status"], "FAILED");
+    let first_id = task(&wf, "first")["taskId"].as_str().unwrap().to_owned();
+    let missing = rerun(json!({"reRunFromWorkflowId": id, "reRunFromTaskId": "nope"})).await;
+    assert_eq!(missing.status, StatusCode::BAD_REQUEST);
+    assert!(missing.text().contains("Task nope not found"));
+
+    let answer = rerun(
+        json!({"reRunFromWorkflowId": id, "reRunFromTaskId": first_id,
+                              "taskInput": {"x": 2}}),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    assert_eq!(answer.text(), id);
+    let wf = f.workflow(&id).await;
+    assert_eq!(wf["status"], "RUNNING");
+    assert_eq!(wf["reasonForIncompletion"], Value::Null);
+    assert_eq!(references(&wf), ["first"]);
+    let again = f.take("first", "").await;
+    assert_eq!(again.task_id, first_id);
+    assert_eq!(Value::Object(again.input_data.clone()), json!({"x": 2}));
+    let mut result = TaskResult::new(again.task_id, id.clone(), TaskResultStatus::Completed);
+    result.output_data.insert("y".into(), json!("b"));
+    assert_eq!(f.update(&result).await.status, StatusCode::OK);
+    assert_eq!(complete(&f, "second", json!({})).await, json!({"y": "b"}));
+    assert_eq!(f.workflow(&id).await["status"], "COMPLETED");
+
+    // A rerun without a task starts the workflow over, with a new input if given.
+    let answer = rerun(json!({"reRunFromWorkflowId": id, "workflowInput": {"x": 9}})).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    assert_eq!(
+        complete(&f, "first", json!({"y": "c"})).await,
+        json!({"x": 9})
+    );
+    let wf = f.workflow(&id).await;
+    assert_eq!(wf["input"], json!({"x": 9}));
+    assert_eq!(references(&wf), ["first", "second"]);
+}
