@@ -187,6 +187,17 @@ async fn a_failed_branch_fails_the_workflow_and_cancels_the_join() {
     assert_eq!(wf["failedReferenceTaskNames"], json!(["a"]));
     assert_eq!(task(&wf, "merge")["status"], "CANCELED");
     assert_eq!(task(&wf, "b")["status"], "CANCELED");
+    // A retry runs the failed and the canceled tasks again, the JOIN included.
+    let retry = f
+        .client
+        .post_json(&f.api(&format!("/workflow/{id}/retry")), &json!({}))
+        .await;
+    assert_eq!(retry.status, StatusCode::NO_CONTENT);
+    complete(&f, "solo", json!({"a": 1})).await;
+    complete(&f, "other", json!({"b": 2})).await;
+    let wf = f.workflow(&id).await;
+    assert_eq!(wf["status"], "COMPLETED");
+    assert_eq!(wf["output"], json!({"a": {"a": 1}, "b": {"b": 2}}));
 }
 
 impl Fixture {
