@@ -47,8 +47,9 @@ pub mod wiremock;
 
 pub use auth::Credentials;
 pub use core::{
-    Core, CoreConfig, DEFAULT_IDLE_EVICT, DEFAULT_POSTPONE, EnqueueRequest, Enqueued, HandedOut,
-    LedgerSnapshot, MAX_ENQUEUE_COUNT, QueueKey, UpdateKind, UpdateOutcome,
+    Core, CoreConfig, DEFAULT_IDLE_EVICT, DEFAULT_MAX_SYSTEM_STEPS, DEFAULT_POSTPONE,
+    EnqueueRequest, Enqueued, HandedOut, LedgerSnapshot, MAX_ENQUEUE_COUNT, QueueKey, RerunRequest,
+    UpdateKind, UpdateOutcome,
 };
 pub use error::ApiError;
 pub use external::{ExternalEnqueued, ExternalPayload};

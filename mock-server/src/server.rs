@@ -56,6 +56,7 @@ pub struct MockServerBuilder {
     long_poll_recheck: Duration,
     postpone: Duration,
     idle_evict: Duration,
+    max_system_steps: usize,
     empty_batch_204: bool,
     header_read_timeout: Duration,
     max_connections: usize,
@@ -85,6 +86,7 @@ impl Default for MockServerBuilder {
             long_poll_recheck: Duration::from_millis(100),
             postpone: DEFAULT_POSTPONE,
             idle_evict: DEFAULT_IDLE_EVICT,
+            max_system_steps: crate::core::DEFAULT_MAX_SYSTEM_STEPS,
             empty_batch_204: false,
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
@@ -192,6 +194,13 @@ impl MockServerBuilder {
         self
     }
 
+    /// How many system-task steps one decision may run in a row before the workflow is
+    /// failed as an endless loop (default 10 000).
+    pub fn max_system_steps(mut self, steps: usize) -> Self {
+        self.max_system_steps = steps;
+        self
+    }
+
     /// After how long an unused task type is forgotten: a type whose queues are empty and
     /// that nobody pushed to or polled for this long loses its queues, poll data and the logs
     /// of its ended tasks (default 1 h).
@@ -241,6 +250,7 @@ impl MockServerBuilder {
             keep_workflows: self.keep_workflows,
             postpone: self.postpone,
             idle_evict: self.idle_evict,
+            max_system_steps: self.max_system_steps,
         }));
         let shutdown = CancellationToken::new();
         let app = Arc::new(App {

@@ -14,7 +14,7 @@
 //! | [`TaskDef`] | a task definition (retries, timeouts, limits) |
 //! | [`PollData`] | the server's record of the last poll per task type and domain |
 //! | [`ErrorResponse`] | the JSON body of every error answer |
-//! | [`WorkflowDef`], [`WorkflowTask`] | a workflow definition and its tasks |
+//! | [`WorkflowDef`], [`WorkflowTask`], [`SubWorkflowParams`] | a workflow definition and its tasks |
 //! | [`StartWorkflowRequest`] | the body of `POST /api/workflow` |
 //! | [`Workflow`], [`WorkflowStatus`] | a workflow instance |
 //! | [`BulkResponse`] | the answer of bulk metadata and workflow calls |
@@ -34,7 +34,8 @@ pub use task::Task;
 pub use task_def::{RetryLogic, TaskDef, TimeoutPolicy};
 pub use task_result::{TaskExecLog, TaskResult};
 pub use workflow::{
-    BulkResponse, StartWorkflowRequest, Workflow, WorkflowDef, WorkflowStatus, WorkflowTask,
+    BulkResponse, StartWorkflowRequest, SubWorkflowParams, Workflow, WorkflowDef, WorkflowStatus,
+    WorkflowTask,
 };
 
 /// A JSON object, as used for task input and output data.

@@ -1,5 +1,6 @@
-//! Workflow wire types: [`WorkflowDef`] and [`WorkflowTask`] (metadata), [`StartWorkflowRequest`],
-//! a running [`Workflow`] with its [`WorkflowStatus`], and the metadata API's [`BulkResponse`].
+//! Workflow wire types: [`WorkflowDef`] and [`WorkflowTask`] (metadata, with the type-specific
+//! fields of the system tasks and [`SubWorkflowParams`]), [`StartWorkflowRequest`], a running
+//! [`Workflow`] with its [`WorkflowStatus`], and the metadata API's [`BulkResponse`].
 
 use std::collections::BTreeMap;
 
@@ -60,6 +61,86 @@ pub struct WorkflowTask {
     /// An embedded task definition, used instead of the registered one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task_definition: Option<TaskDef>,
+    /// SWITCH / DECISION: case value to the tasks run for it.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub decision_cases: BTreeMap<String, Vec<WorkflowTask>>,
+    /// SWITCH / DECISION: the tasks run when no case matches.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub default_case: Vec<WorkflowTask>,
+    /// DECISION: the input parameter whose value picks the case.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub case_value_param: Option<String>,
+    /// DECISION: a JavaScript expression that picks the case.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub case_expression: Option<String>,
+    /// SWITCH: how `expression` is evaluated (`value-param`, `javascript`, `graaljs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evaluator_type: Option<String>,
+    /// SWITCH: the input parameter name (`value-param`) or the script that picks the case.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expression: Option<String>,
+    /// FORK_JOIN: the branches, each a list of tasks run in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fork_tasks: Vec<Vec<WorkflowTask>>,
+    /// JOIN: the reference names it waits for.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub join_on: Vec<String>,
+    /// DYNAMIC: the input parameter that names the task to run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dynamic_task_name_param: Option<String>,
+    /// FORK_JOIN_DYNAMIC: the input parameter holding the tasks to fork.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dynamic_fork_tasks_param: Option<String>,
+    /// FORK_JOIN_DYNAMIC: the input parameter holding the forked tasks' inputs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dynamic_fork_tasks_input_param_name: Option<String>,
+    /// SUB_WORKFLOW: the workflow to start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub_workflow_param: Option<SubWorkflowParams>,
+    /// DO_WHILE: the JavaScript condition checked after each iteration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loop_condition: Option<String>,
+    /// DO_WHILE: the tasks of one iteration.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub loop_over: Vec<WorkflowTask>,
+    /// EVENT: where the event is published.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sink: Option<String>,
+    /// Whether the workflow's input and output are expected asynchronously (EVENT).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub async_complete: Option<bool>,
+}
+
+/// The `subWorkflowParam` of a SUB_WORKFLOW task.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct SubWorkflowParams {
+    /// The workflow definition's name.
+    #[serde(default)]
+    pub name: String,
+    /// Its version; `None` = the latest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<i32>,
+    /// Task type (or `*`) to domains for the sub-workflow; `None` = the parent's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_to_domain: Option<BTreeMap<String, String>>,
+    /// An inline definition used instead of the registered one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflow_definition: Option<Value>,
+    /// The sub-workflow's priority; `None` = the server's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<Value>,
+}
+
+impl SubWorkflowParams {
+    /// The latest version of workflow `name`.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            ..Self::default()
+        }
+    }
 }
 
 impl WorkflowTask {
@@ -75,7 +156,43 @@ impl WorkflowTask {
             retry_count: None,
             start_delay: 0,
             task_definition: None,
+            decision_cases: BTreeMap::new(),
+            default_case: Vec::new(),
+            case_value_param: None,
+            case_expression: None,
+            evaluator_type: None,
+            expression: None,
+            fork_tasks: Vec::new(),
+            join_on: Vec::new(),
+            dynamic_task_name_param: None,
+            dynamic_fork_tasks_param: None,
+            dynamic_fork_tasks_input_param_name: None,
+            sub_workflow_param: None,
+            loop_condition: None,
+            loop_over: Vec::new(),
+            sink: None,
+            async_complete: None,
         }
+    }
+
+    /// A task of system type `task_type` (`SWITCH`, `JOIN`, `WAIT`, ...) with reference name
+    /// `reference`, named after its type; set its type-specific fields on the result.
+    pub fn system(task_type: impl Into<String>, reference: impl Into<String>) -> Self {
+        let task_type = task_type.into();
+        let mut task = Self::simple(task_type.clone(), reference);
+        task.task_type = task_type;
+        task
+    }
+
+    /// The tasks nested directly in this one: switch cases (in case order, then the default
+    /// case), fork branches, loop tasks.
+    pub fn children(&self) -> impl Iterator<Item = &WorkflowTask> {
+        self.decision_cases
+            .values()
+            .flatten()
+            .chain(&self.default_case)
+            .chain(self.fork_tasks.iter().flatten())
+            .chain(&self.loop_over)
     }
 
     /// Sets one input parameter (builder style).
@@ -407,6 +524,71 @@ mod tests {
         assert!(!encoded.to_string().contains("null"));
         let back: WorkflowDef = serde_json::from_value(encoded).unwrap();
         assert_eq!(back, def);
+    }
+
+    #[test]
+    fn system_task_fields_round_trip_and_plain_tasks_stay_as_they_were() {
+        let def: WorkflowDef = serde_json::from_value(json!({
+            "name": "w",
+            "tasks": [
+                {"name": "s", "taskReferenceName": "s", "type": "SWITCH",
+                 "evaluatorType": "value-param", "expression": "kind",
+                 "decisionCases": {"a": [{"name": "x", "taskReferenceName": "x"}]},
+                 "defaultCase": [{"name": "y", "taskReferenceName": "y"}]},
+                {"name": "f", "taskReferenceName": "f", "type": "FORK_JOIN",
+                 "forkTasks": [[{"name": "p", "taskReferenceName": "p"}], [{"name": "q", "taskReferenceName": "q"}]]},
+                {"name": "j", "taskReferenceName": "j", "type": "JOIN", "joinOn": ["p", "q"]},
+                {"name": "d", "taskReferenceName": "d", "type": "DYNAMIC", "dynamicTaskNameParam": "t"},
+                {"name": "sub", "taskReferenceName": "sub", "type": "SUB_WORKFLOW",
+                 "subWorkflowParam": {"name": "child", "version": 2}},
+                {"name": "l", "taskReferenceName": "l", "type": "DO_WHILE",
+                 "loopCondition": "$.l.iteration < 2",
+                 "loopOver": [{"name": "z", "taskReferenceName": "z"}]}
+            ]
+        }))
+        .unwrap();
+        let switch = &def.tasks[0];
+        assert_eq!(switch.decision_cases["a"][0].name, "x");
+        assert_eq!(switch.default_case[0].task_reference_name, "y");
+        let refs: Vec<&str> = switch
+            .children()
+            .map(|t| t.task_reference_name.as_str())
+            .collect();
+        assert_eq!(refs, ["x", "y"]);
+        assert_eq!(def.tasks[1].fork_tasks.len(), 2);
+        assert_eq!(def.tasks[2].join_on, ["p", "q"]);
+        assert_eq!(def.tasks[3].dynamic_task_name_param.as_deref(), Some("t"));
+        let sub = def.tasks[4].sub_workflow_param.as_ref().unwrap();
+        assert_eq!((sub.name.as_str(), sub.version), ("child", Some(2)));
+        assert_eq!(def.tasks[5].loop_over[0].name, "z");
+        let encoded = serde_json::to_value(&def).unwrap();
+        assert_eq!(encoded["tasks"][0]["evaluatorType"], "value-param");
+        assert_eq!(encoded["tasks"][1]["forkTasks"][1][0]["name"], "q");
+        assert_eq!(
+            encoded["tasks"][4]["subWorkflowParam"],
+            json!({"name": "child", "version": 2})
+        );
+        assert_eq!(serde_json::from_value::<WorkflowDef>(encoded).unwrap(), def);
+        // A SIMPLE task writes none of the type-specific fields.
+        let plain = serde_json::to_value(WorkflowTask::simple("a", "b")).unwrap();
+        let mut keys: Vec<&str> = plain
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        keys.sort_unstable();
+        assert_eq!(
+            keys,
+            [
+                "inputParameters",
+                "name",
+                "optional",
+                "startDelay",
+                "taskReferenceName",
+                "type"
+            ]
+        );
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! Deadlines the sweeper watches: response timeouts of IN_PROGRESS tasks, task and poll
-//! timeouts (`timeouts`) and workflow timeouts, each kept as an ordered set of
+//! timeouts (`timeouts`), WAIT tasks and workflow timeouts, each kept as an ordered set of
 //! `(deadline µs, id)`, and the sweep ([`Core::sweep`]).
 
 use std::collections::BTreeMap;
@@ -68,7 +68,8 @@ impl Deadlines {
 
 impl Core {
     /// Times out every in-progress task past its response deadline, every open task past its
-    /// task or poll timeout, then every workflow past its workflow timeout; forgets idle task
+    /// task or poll timeout, completes every WAIT task that is due, then times out every
+    /// workflow past its workflow timeout; forgets idle task
     /// types; returns how many tasks and workflows timed out (`ALERT_ONLY` ones not counted).
     pub fn sweep(&self) -> usize {
         let now = self.clock.now();
@@ -78,6 +79,9 @@ impl Core {
             state.time_out(seq, now);
         }
         let task_timeouts = state.sweep_task_timeouts(now);
+        for seq in state.wait_deadlines.pop_due(now) {
+            state.wait_over(seq, now);
+        }
         let expired_workflows = state.workflow_deadlines.pop_due(now);
         for &id in &expired_workflows {
             state.time_out_workflow(id, now);

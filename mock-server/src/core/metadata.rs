@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
-use baton_model::{BulkResponse, TaskDef, ValidationError, WorkflowDef};
+use baton_model::{BulkResponse, TaskDef, ValidationError, WorkflowDef, WorkflowTask};
 use serde_json::Value;
 
 use super::{Core, expr};
@@ -19,31 +19,125 @@ pub(crate) const SIMPLE: &str = "SIMPLE";
 pub(crate) const SET_VARIABLE: &str = "SET_VARIABLE";
 /// The system task that ends its workflow.
 pub(crate) const TERMINATE: &str = "TERMINATE";
-/// The task types the mock's decider runs. A definition with any other type (SWITCH,
-/// FORK_JOIN, SUB_WORKFLOW, WAIT, DO_WHILE, INLINE, ...) is refused with a 400 that names it,
-/// rather than run wrongly (its type-specific fields are not even kept).
-pub(crate) const SUPPORTED_TASK_TYPES: [&str; 3] = [SIMPLE, SET_VARIABLE, TERMINATE];
+/// The system task that runs one of its cases.
+pub(crate) const SWITCH: &str = "SWITCH";
+/// The system task that runs its branches in parallel.
+pub(crate) const FORK_JOIN: &str = "FORK_JOIN";
+/// The `taskType` of a FORK_JOIN task as scheduled.
+pub(crate) const FORK: &str = "FORK";
+/// The system task that waits for fork branches.
+pub(crate) const JOIN: &str = "JOIN";
+/// The worker task whose type is read from its input.
+pub(crate) const DYNAMIC: &str = "DYNAMIC";
+/// The system task that runs another workflow.
+pub(crate) const SUB_WORKFLOW: &str = "SUB_WORKFLOW";
+/// The system task that waits for a time or an update.
+pub(crate) const WAIT: &str = "WAIT";
+/// The system task that runs its tasks again while a condition holds.
+pub(crate) const DO_WHILE: &str = "DO_WHILE";
+/// The system task that evaluates an expression.
+pub(crate) const INLINE: &str = "INLINE";
+/// The task types the mock's decider runs. A definition with any other type (HTTP, EVENT,
+/// FORK_JOIN_DYNAMIC, DECISION, ...) is refused with a 400 that names it, rather than run
+/// wrongly.
+pub(crate) const SUPPORTED_TASK_TYPES: [&str; 11] = [
+    SIMPLE,
+    SET_VARIABLE,
+    TERMINATE,
+    SWITCH,
+    FORK_JOIN,
+    JOIN,
+    DYNAMIC,
+    SUB_WORKFLOW,
+    WAIT,
+    DO_WHILE,
+    INLINE,
+];
 
-/// A failure for every task of `def` whose type the mock does not run; `path` prefixes each
-/// failure's path.
+/// Calls `f` with every task of `tasks` (nested ones in switch cases, fork branches and loops
+/// included, depth first) and its path, `{path}.tasks[i]`, `....decisionCases.x[j]`, ....
+pub(crate) fn each_task<'a>(
+    tasks: &'a [WorkflowTask],
+    path: &str,
+    f: &mut impl FnMut(&'a WorkflowTask, &str),
+) {
+    for (i, task) in tasks.iter().enumerate() {
+        let at = format!("{path}[{i}]");
+        f(task, &at);
+        for (case, nested) in &task.decision_cases {
+            each_task(nested, &format!("{at}.decisionCases.{case}"), f);
+        }
+        each_task(&task.default_case, &format!("{at}.defaultCase"), f);
+        for (b, nested) in task.fork_tasks.iter().enumerate() {
+            each_task(nested, &format!("{at}.forkTasks[{b}]"), f);
+        }
+        each_task(&task.loop_over, &format!("{at}.loopOver"), f);
+    }
+}
+
+/// Why the mock cannot run `task`, if it cannot: a type it does not run, JavaScript when it is
+/// built without the `javascript` feature, or a DO_WHILE inside another.
+fn unsupported(task: &WorkflowTask, in_loop: bool) -> Option<String> {
+    let kind = task.task_type.as_str();
+    let reference = &task.task_reference_name;
+    if !SUPPORTED_TASK_TYPES.contains(&kind) {
+        return Some(format!(
+            "task type {kind} (taskReferenceName: {reference}) is not supported by baton-mock, which runs only these task types: {}",
+            SUPPORTED_TASK_TYPES.join(", ")
+        ));
+    }
+    if kind == DO_WHILE && in_loop {
+        return Some(format!(
+            "task type DO_WHILE (taskReferenceName: {reference}) inside another DO_WHILE is not supported by baton-mock"
+        ));
+    }
+    if crate::core::script::JAVASCRIPT {
+        return None;
+    }
+    let evaluator = match kind {
+        SWITCH => task.evaluator_type.clone(),
+        // The server's INLINE defaults to JavaScript.
+        INLINE => Some(
+            task.input_parameters
+                .get("evaluatorType")
+                .and_then(Value::as_str)
+                .unwrap_or("javascript")
+                .to_owned(),
+        ),
+        DO_WHILE => task
+            .loop_condition
+            .as_deref()
+            .filter(|condition| !condition.trim().is_empty())
+            .map(|_| "javascript".to_owned()),
+        _ => None,
+    }?;
+    crate::core::script::is_javascript(&evaluator).then(|| {
+        format!(
+            "task type {kind} with evaluatorType {evaluator} (taskReferenceName: {reference}) is not supported by this baton-mock: JavaScript needs the `javascript` cargo feature"
+        )
+    })
+}
+
+/// A failure for every task of `def` (nested ones included) that the mock cannot run; `path`
+/// prefixes each failure's path.
 pub(crate) fn unsupported_task_types(def: &WorkflowDef, path: &str) -> Vec<ValidationError> {
-    def.tasks
-        .iter()
-        .enumerate()
-        .filter(|(_, task)| !SUPPORTED_TASK_TYPES.contains(&task.task_type.as_str()))
-        .map(|(i, task)| {
-            error(
-                format!("{path}.tasks[{i}].type"),
-                format!(
-                    "task type {} (taskReferenceName: {}) is not supported by baton-mock, which runs only these task types: {}",
-                    task.task_type,
-                    task.task_reference_name,
-                    SUPPORTED_TASK_TYPES.join(", ")
-                ),
+    let mut errors = Vec::new();
+    let mut loops: Vec<String> = Vec::new();
+    each_task(&def.tasks, &format!("{path}.tasks"), &mut |task, at| {
+        loops.retain(|prefix| at.starts_with(prefix.as_str()));
+        let in_loop = !loops.is_empty();
+        if task.task_type == DO_WHILE {
+            loops.push(format!("{at}.loopOver"));
+        }
+        if let Some(message) = unsupported(task, in_loop) {
+            errors.push(error(
+                format!("{at}.type"),
+                message,
                 Some(Value::String(task.task_type.clone())),
-            )
-        })
-        .collect()
+            ));
+        }
+    });
+    errors
 }
 
 /// Registered definitions.
@@ -224,8 +318,11 @@ pub(crate) fn validate_workflow_def(def: &WorkflowDef, path: &str) -> Vec<Valida
         ));
     }
     let mut seen = HashSet::new();
-    for (i, task) in def.tasks.iter().enumerate() {
-        let at = format!("{path}.tasks[{i}]");
+    let mut all = Vec::new();
+    each_task(&def.tasks, &format!("{path}.tasks"), &mut |task, at| {
+        all.push((task, at.to_owned()));
+    });
+    for (task, at) in &all {
         if task.name.is_empty() {
             errors.push(error(
                 format!("{at}.name"),
@@ -262,12 +359,11 @@ pub(crate) fn validate_workflow_def(def: &WorkflowDef, path: &str) -> Vec<Valida
     }
     errors.extend(unsupported_task_types(def, path));
     // Expression references must name a task of this definition (ConstraintParamUtil).
-    let refs: HashSet<&str> = def
-        .tasks
+    let refs: HashSet<&str> = all
         .iter()
-        .map(|t| t.task_reference_name.as_str())
+        .map(|(t, _)| t.task_reference_name.as_str())
         .collect();
-    for task in &def.tasks {
+    for (task, _) in &all {
         for (key, value) in &task.input_parameters {
             let mut found = Vec::new();
             expr::references(value, &mut found);

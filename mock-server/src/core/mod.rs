@@ -16,13 +16,14 @@
 //! | `record` | compact task records and their JSON |
 //! | `expr` | `${...}` expression resolution |
 //! | `domains` | task-domain choice at scheduling |
+//! | `script` | the expression evaluators: value-param, JavaScript (feature `javascript`) |
 //! | `metadata` | task and workflow definitions, their validation |
 //! | `retry` | the retry delay (the server's formula, jitter in ms) and bulk-task retries |
 //! | `deadlines` | the sweeper's deadline sets and the sweep |
 //! | `limits` | concurrency and rate limits at poll time, postponement and release |
 //! | `timeouts` | task `timeoutSeconds` / `pollTimeoutSeconds` with the timeout policy |
 //! | `evict` | idle eviction of queues, poll data and logs of unused task types |
-//! | `workflow` | workflow instances and their reads; `decider.rs`: what follows a task; `system.rs`: SET_VARIABLE, TERMINATE; `failure.rs`: failure workflows; `control.rs`: pause, resume, retry, restart; `search.rs`: running, correlated, search |
+//! | `workflow` | workflow instances and their reads; `plan.rs`: the task tree; `decider.rs`: what follows a task; `system.rs`: SET_VARIABLE, TERMINATE, INLINE; `flow.rs`: SWITCH, FORK_JOIN/JOIN, DO_WHILE; `subworkflow.rs`; `wait.rs`: WAIT; `failure.rs`: failure workflows; `control.rs`: pause, resume, retry, restart, rerun; `search.rs`: running, correlated, search |
 //! | `enqueue` | bulk enqueue into a synthetic workflow |
 //! | `poll` | hand-out, poll data, queue reads, the long polls' signal |
 //! | `update` | the update rules, ending a task (`State::end`), task logs |
@@ -40,6 +41,7 @@ mod poll;
 mod queue;
 mod record;
 mod retry;
+mod script;
 mod timeouts;
 mod update;
 mod workflow;
@@ -67,10 +69,13 @@ pub use queue::QueueKey;
 pub use record::BULK_WORKFLOW_TYPE;
 use record::TaskRecord;
 pub use update::{UpdateKind, UpdateOutcome};
+pub use workflow::RerunRequest;
 use workflow::WorkflowRecord;
 
 /// The default of [`CoreConfig::postpone`]: the server's `taskExecutionPostponeDuration`.
 pub const DEFAULT_POSTPONE: Duration = Duration::from_secs(60);
+/// The default of [`CoreConfig::max_system_steps`].
+pub const DEFAULT_MAX_SYSTEM_STEPS: usize = 10_000;
 /// The default of [`CoreConfig::idle_evict`].
 pub const DEFAULT_IDLE_EVICT: Duration = Duration::from_secs(3600);
 
@@ -96,6 +101,9 @@ pub struct CoreConfig {
     /// After how long without a push or a poll an empty queue of a task type is forgotten,
     /// with its poll data and the logs of its ended tasks (default 1 h).
     pub idle_evict: Duration,
+    /// How many system-task steps (ends of system tasks the mock runs itself, JOIN checks)
+    /// one decision may run in a row before the workflow is failed as an endless loop.
+    pub max_system_steps: usize,
 }
 
 impl Default for CoreConfig {
@@ -108,6 +116,7 @@ impl Default for CoreConfig {
             keep_workflows: 10_000,
             postpone: DEFAULT_POSTPONE,
             idle_evict: DEFAULT_IDLE_EVICT,
+            max_system_steps: DEFAULT_MAX_SYSTEM_STEPS,
         }
     }
 }
@@ -195,6 +204,8 @@ struct State {
     limits: Limits,
     /// Open tasks by task or poll timeout deadline: `(deadline µs, seq)`.
     task_timeouts: Deadlines,
+    /// Open WAIT tasks by the time they complete: `(deadline µs, seq)`.
+    wait_deadlines: Deadlines,
     /// When the last idle-eviction pass ran (µs).
     last_evict: u64,
     /// How many failure workflows are being started, one inside the other, right now (a
@@ -310,6 +321,7 @@ impl State {
             first_workflow: next_workflow,
             limits: Limits::default(),
             task_timeouts: Deadlines::default(),
+            wait_deadlines: Deadlines::default(),
             last_evict: 0,
             failure_chain: 0,
         }
@@ -339,6 +351,10 @@ impl State {
     /// Takes `seq` out of its queue or the sweeper's watch, whichever holds it, and out of the
     /// task-timeout watch.
     fn leave_current_place(&mut self, seq: u64, record: &TaskRecord) {
+        if record.spec.is_system() {
+            // A system task the mock runs itself is in no queue and no deadline set.
+            return;
+        }
         self.unwatch_timeouts(seq, record);
         match record.status {
             TaskStatus::InProgress => {

@@ -49,8 +49,10 @@ struct JsonTemplate {
     after_executed: Box<[u8]>,
     /// `","workflowType":…,"taskId":"`
     after_workflow_id: Box<[u8]>,
-    /// `[,"domain":…],"rateLimitPerFrequency":0,…,"firstStartTime":`
+    /// `[,"domain":…],"rateLimitPerFrequency":0,…,"iteration":…,…,"firstStartTime":`
     after_output: Box<[u8]>,
+    /// `,"loopOverTask":…,"queueWaitTime":`
+    after_first_start: Box<[u8]>,
 }
 
 impl JsonTemplate {
@@ -80,6 +82,7 @@ impl JsonTemplate {
             .as_deref()
             .map(|domain| [&b",\"domain\":"[..], &to_json(domain)].concat())
             .unwrap_or_default();
+        let iteration = workflow_task.map_or(0, |info| info.iteration);
         Self {
             head: cat(&[b"{\"taskType\":", &task_type, b",\"status\":\""]),
             after_status: cat(&[
@@ -101,19 +104,31 @@ impl JsonTemplate {
                 &domain,
                 b",\"rateLimitPerFrequency\":0,\"rateLimitFrequencyInSeconds\":0,\"workflowPriority\":",
                 priority.to_string().as_bytes(),
-                b",\"iteration\":0,\"subworkflowChanged\":false,\"firstStartTime\":",
+                b",\"iteration\":",
+                iteration.to_string().as_bytes(),
+                b",\"subworkflowChanged\":false,\"firstStartTime\":",
+            ]),
+            after_first_start: cat(&[
+                b",\"loopOverTask\":",
+                if iteration > 0 { b"true" } else { b"false" },
+                b",\"queueWaitTime\":",
             ]),
         }
     }
 }
 
 /// The workflow side of a task scheduled by a real workflow.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct WorkflowTaskInfo {
     /// Its `taskReferenceName`.
     pub(crate) reference: String,
-    /// The index of its workflow task in the definition.
-    pub(crate) index: usize,
+    /// Its workflow task's node in the workflow's plan.
+    pub(crate) node: usize,
+    /// The DO_WHILE iteration it belongs to (0 outside loops); its reference name carries it
+    /// as `__N`.
+    pub(crate) iteration: i32,
+    /// Whether it is a system task the mock runs itself (never queued, never handed out).
+    pub(crate) system: bool,
     /// `seq` within the workflow.
     pub(crate) seq: i32,
     /// The workflow's name.
@@ -159,11 +174,27 @@ impl TaskSpec {
         Self::build(key, input, def, priority, Some(info))
     }
 
+    /// The same settings with another input (a rerun's `taskInput`).
+    pub(crate) fn with_input(&self, input: JsonMap) -> Self {
+        Self::build(
+            self.key.clone(),
+            input,
+            self.def.clone(),
+            self.priority,
+            self.workflow_task.clone(),
+        )
+    }
+
     /// `referenceTaskName`.
     pub(crate) fn reference(&self) -> &str {
         self.workflow_task
             .as_ref()
             .map_or(&self.key.task_type, |info| &info.reference)
+    }
+
+    /// Whether its tasks are system tasks the mock runs itself (never queued).
+    pub(crate) fn is_system(&self) -> bool {
+        self.workflow_task.as_ref().is_some_and(|info| info.system)
     }
 
     fn seq(&self) -> i32 {
@@ -317,6 +348,16 @@ impl TaskRecord {
         }
         task.domain.clone_from(&spec.key.domain);
         task.workflow_priority = spec.priority;
+        if let Some(info) = &spec.workflow_task {
+            task.iteration = info.iteration;
+            task.loop_over_task = info.iteration > 0;
+        }
+        task.sub_workflow_id = (spec.key.task_type == "SUB_WORKFLOW")
+            .then_some(self.output.as_ref())
+            .flatten()
+            .and_then(|output| output.get("subWorkflowId"))
+            .and_then(|id| id.as_str())
+            .map(str::to_owned);
         task.first_start_time = ms(self.first_start_time);
         if self.start_time != 0 {
             task.queue_wait_time = ms(self.start_time) - ms(self.scheduled);
@@ -401,7 +442,7 @@ impl TaskRecord {
         } else {
             0
         };
-        out.extend_from_slice(b",\"loopOverTask\":false,\"queueWaitTime\":");
+        out.extend_from_slice(&json.after_first_start);
         memo.int(5, wait, out);
         out.push(b'}');
         task_id_at

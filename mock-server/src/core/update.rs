@@ -186,6 +186,13 @@ impl State {
             result.logs,
             (now, clock),
         );
+        if status == TaskResultStatus::InProgress && record.spec.is_system() {
+            // A system task (a WAIT, say) stays open and unqueued: only its output changes.
+            record.output = boxed_output(result.output_data);
+            self.live.insert(seq, record);
+            self.ledger.counts.in_progress_updates += 1;
+            return UpdateKind::Requeued;
+        }
         if status == TaskResultStatus::InProgress {
             record.output = boxed_output(result.output_data);
             record.status = TaskStatus::Scheduled;

@@ -80,6 +80,8 @@ pub(crate) enum Route {
     RetryWorkflow(String),
     /// `POST /api/workflow/{workflowId}/restart`
     RestartWorkflow(String),
+    /// `POST /api/workflow/{workflowId}/rerun`
+    RerunWorkflow(String),
     /// `DELETE /api/workflow/{workflowId}`
     TerminateWorkflow(String),
     /// `GET /api/tasks/externalstoragelocation`
@@ -141,7 +143,8 @@ impl Route {
             Self::PauseWorkflow(_)
             | Self::ResumeWorkflow(_)
             | Self::RetryWorkflow(_)
-            | Self::RestartWorkflow(_) => "control_workflow",
+            | Self::RestartWorkflow(_)
+            | Self::RerunWorkflow(_) => "control_workflow",
             Self::GetWorkflow(_) => "get_workflow",
             Self::TerminateWorkflow(_) => "terminate_workflow",
             Self::ExternalLocation => "external_location",
@@ -256,6 +259,7 @@ fn workflow_route(method: &Method, rest: &[&str]) -> Route {
         ([id, "resume"], Method::PUT) => Route::ResumeWorkflow((*id).to_owned()),
         ([id, "retry"], Method::POST) => Route::RetryWorkflow((*id).to_owned()),
         ([id, "restart"], Method::POST) => Route::RestartWorkflow((*id).to_owned()),
+        ([id, "rerun"], Method::POST) => Route::RerunWorkflow((*id).to_owned()),
         ([id], Method::GET) => Route::GetWorkflow((*id).to_owned()),
         ([id], Method::DELETE) => Route::TerminateWorkflow((*id).to_owned()),
         _ => Route::Unknown,

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::body::{self, Resp};
 use super::router::{Route, query_value};
-use crate::core::Core;
+use crate::core::{Core, RerunRequest};
 use crate::error::ApiError;
 
 type Query = [(String, String)];
@@ -96,6 +96,9 @@ pub(crate) fn answer(
         Route::RestartWorkflow(id) => core
             .restart_workflow(id, flag(query, "useLatestDefinitions", false))
             .map(|()| body::empty(StatusCode::NO_CONTENT)),
+        Route::RerunWorkflow(id) => parse::<RerunRequest>(body)
+            .and_then(|request| core.rerun_workflow(id, request))
+            .map(body::text),
         Route::TerminateWorkflow(id) => {
             let reason = query_value(query, "reason").map(str::to_owned);
             core.terminate_workflow(id, reason).map(|()| ok())

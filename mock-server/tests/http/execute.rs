@@ -162,9 +162,11 @@ async fn workflows_with_task_types_the_mock_does_not_run_get_a_400_naming_them()
         "name": "branchy", "ownerEmail": "a@b.c",
         "tasks": [
             {"name": "a", "taskReferenceName": "a", "type": "SIMPLE"},
-            {"name": "pick", "taskReferenceName": "pick", "type": "SWITCH",
-             "evaluatorType": "value-param", "expression": "k", "decisionCases": {}},
-            {"name": "js", "taskReferenceName": "js", "type": "INLINE"}
+            {"name": "call", "taskReferenceName": "call", "type": "HTTP"},
+            {"name": "f", "taskReferenceName": "f", "type": "FORK_JOIN",
+             "forkTasks": [[{"name": "b", "taskReferenceName": "b"}],
+                           [{"name": "emit", "taskReferenceName": "emit", "type": "EVENT"}]]},
+            {"name": "j", "taskReferenceName": "j", "type": "JOIN", "joinOn": ["b"]}
         ]
     });
     let registered = f.client.post_json(&f.api("/metadata/workflow"), &def).await;
@@ -177,9 +179,13 @@ async fn workflows_with_task_types_the_mock_does_not_run_get_a_400_naming_them()
         .filter_map(|e| e["message"].as_str())
         .collect();
     assert_eq!(messages.len(), 2, "{errors}");
-    assert!(messages[0].contains("task type SWITCH (taskReferenceName: pick)"));
-    assert!(messages[1].contains("task type INLINE (taskReferenceName: js)"));
+    assert!(messages[0].contains("task type HTTP (taskReferenceName: call)"));
+    assert!(messages[1].contains("task type EVENT (taskReferenceName: emit)"));
     assert_eq!(errors[0]["path"], "create.workflowDef.tasks[1].type");
+    assert_eq!(
+        errors[1]["path"],
+        "create.workflowDef.tasks[2].forkTasks[1][0].type"
+    );
     // Nothing was registered.
     let get = f.client.get(&f.api("/metadata/workflow/branchy")).await;
     assert_eq!(get.status, StatusCode::NOT_FOUND);
@@ -188,7 +194,7 @@ async fn workflows_with_task_types_the_mock_does_not_run_get_a_400_naming_them()
     for path in ["/workflow", "/workflow/execute/branchy/1"] {
         let answer = f.client.post_json(&f.api(path), &request).await;
         assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{path}");
-        assert!(answer.text().contains("task type SWITCH"), "{path}");
+        assert!(answer.text().contains("task type HTTP"), "{path}");
     }
     assert_eq!(f.mock.ledger().queued, 0);
 }

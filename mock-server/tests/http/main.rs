@@ -12,6 +12,8 @@ mod common;
 /// Task domains of workflow tasks (§4.3).
 mod domains;
 mod execute;
+/// SWITCH, FORK_JOIN + JOIN, DYNAMIC, SUB_WORKFLOW, WAIT, DO_WHILE, INLINE.
+mod flow_tasks;
 /// Hardening: bounded enqueue, number validation, header timeout, connection cap, eviction.
 mod hardening;
 /// Concurrency and rate limits at poll time, postponement and release (§4.4).

@@ -1,9 +1,12 @@
-//! Pause, resume, retry and restart (`PUT /api/workflow/{id}/pause`, `/resume`, `POST
-//! /api/workflow/{id}/retry`, `/restart`), as the server's `WorkflowExecutorOps` does them.
+//! Pause, resume, retry, restart and rerun (`PUT /api/workflow/{id}/pause`, `/resume`, `POST
+//! /api/workflow/{id}/retry`, `/restart`, `/rerun`), as the server's `WorkflowExecutorOps`
+//! does them.
 //!
 //! Retry reschedules the workflow's failed, timed-out or canceled task (a new attempt, at
 //! once) and runs the workflow again; restart forgets its tasks and starts it over under the
-//! same id.
+//! same id; rerun starts it over with a new input, or from one of its top-level tasks: the
+//! tasks after it are forgotten and a worker task runs again under its own id (a system task
+//! as a new task).
 //!
 //! A paused workflow's open tasks stay pollable and updatable, but nothing is decided: a task
 //! that ends while it is paused is not followed by the next one (nor retried) until the
@@ -12,9 +15,12 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use baton_model::{TaskStatus, TimeoutPolicy, WorkflowDef, WorkflowStatus};
+use baton_model::{JsonMap, TaskStatus, TimeoutPolicy, WorkflowDef, WorkflowStatus};
 
+use super::plan::Plan;
 use super::{Instance, WorkflowRecord};
+use crate::core::ledger::FP_OPEN;
+use crate::core::metadata::DO_WHILE;
 use crate::core::retry::RetryDelay;
 use crate::core::{Core, State};
 use crate::error::ApiError;
@@ -113,6 +119,55 @@ impl Core {
     }
 }
 
+/// The body of `POST /api/workflow/{id}/rerun` (the server's `RerunWorkflowRequest`).
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+#[non_exhaustive]
+pub struct RerunRequest {
+    /// The workflow to rerun (the path's id is used; the server requires this field).
+    pub re_run_from_workflow_id: Option<String>,
+    /// A new workflow input; `None` keeps the old one.
+    pub workflow_input: Option<JsonMap>,
+    /// The task to rerun from; `None` reruns the whole workflow.
+    pub re_run_from_task_id: Option<String>,
+    /// A new input for that task; `None` keeps its old one.
+    pub task_input: Option<JsonMap>,
+    /// A new correlation id; `None` keeps the old one.
+    pub correlation_id: Option<String>,
+}
+
+impl Core {
+    /// Reruns ended workflow `workflow_id` (`POST .../rerun`); returns its id.
+    pub fn rerun_workflow(
+        &self,
+        workflow_id: &str,
+        request: RerunRequest,
+    ) -> Result<String, ApiError> {
+        if request
+            .re_run_from_workflow_id
+            .as_deref()
+            .is_none_or(str::is_empty)
+        {
+            return Err(ApiError::BadRequest(
+                "reRunFromWorkflowId is missing".to_owned(),
+            ));
+        }
+        let now = self.clock.now();
+        let mut state = self.lock();
+        let not_found = || ApiError::WorkflowNotFound(workflow_id.to_owned());
+        let id = ids::parse_workflow_id(workflow_id).ok_or_else(not_found)?;
+        let Some(WorkflowRecord::Instance(mut instance)) = state.workflows.remove(&id) else {
+            return Err(not_found());
+        };
+        let result = state.rerun(id, &mut instance, request, now);
+        state
+            .workflows
+            .insert(id, WorkflowRecord::Instance(instance));
+        state.evict_workflows();
+        result.map(|()| workflow_id.to_owned())
+    }
+}
+
 /// The server's `WorkflowModel.toString`: `name.version/id.STATUS`.
 fn describe(id: u64, instance: &Instance) -> String {
     format!(
@@ -169,15 +224,31 @@ impl State {
             let Some(mut old) = instance.ended.remove(&seq) else {
                 continue;
             };
+            if old.spec.key.task_type == DO_WHILE {
+                // A loop goes on with its iteration: it is open again, and its retried tasks
+                // end the iteration.
+                old.status = TaskStatus::InProgress;
+                old.end_time = 0;
+                old.reason = None;
+                old.update_time = now;
+                self.ledger.set_ending(seq, FP_OPEN);
+                self.live.insert(seq, old);
+                continue;
+            }
             old.retried = true;
-            let index = old.spec.workflow_task.as_ref().map_or(0, |info| info.index);
+            let (node, iteration) = old
+                .spec
+                .workflow_task
+                .as_ref()
+                .map_or((0, 0), |info| (info.node, info.iteration));
             let delay = RetryDelay {
                 seconds: 0,
                 jitter_ms: 0,
             };
-            self.schedule_workflow_task(id, instance, index, Some((seq, &old, delay)), now);
+            self.schedule_node(id, instance, node, iteration, Some((seq, &old, delay)), now);
             instance.ended.insert(seq, old);
         }
+        self.drain(id, instance, now);
         Ok(())
     }
 
@@ -220,12 +291,133 @@ impl State {
             self.task_workflow.remove(&seq);
         }
         instance.ended.clear();
+        instance.plan = Arc::new(Plan::new(&def));
         instance.def = def;
         instance.last_task_seq = 0;
         instance.create_time = now;
         instance.output.clear();
         self.reopen(id, instance, now);
-        self.schedule_workflow_task(id, instance, 0, None, now);
+        self.begin(id, instance, now);
+        Ok(())
+    }
+
+    fn rerun(
+        &mut self,
+        id: u64,
+        instance: &mut Instance,
+        request: RerunRequest,
+        now: u64,
+    ) -> Result<(), ApiError> {
+        if !instance.status.is_terminal() {
+            return Err(ApiError::Conflict(format!(
+                "Workflow: {} is not in terminal state, unable to rerun.",
+                describe(id, instance)
+            )));
+        }
+        let from = match &request.re_run_from_task_id {
+            None => None,
+            Some(task_id) => {
+                let found = ids::parse_task_id(task_id)
+                    .filter(|seq| instance.tasks.contains(seq) && instance.ended.contains_key(seq));
+                let Some(seq) = found else {
+                    return Err(ApiError::BadRequest(format!("Task {task_id} not found")));
+                };
+                let nested = instance
+                    .ended
+                    .get(&seq)
+                    .and_then(|record| record.spec.workflow_task.as_ref())
+                    .is_some_and(|info| {
+                        instance
+                            .plan
+                            .node(info.node)
+                            .is_none_or(|n| n.parent.is_some())
+                    });
+                if nested {
+                    return Err(ApiError::BadRequest(format!(
+                        "baton-mock reruns from top-level tasks only; task {task_id} is inside a SWITCH, FORK_JOIN or DO_WHILE"
+                    )));
+                }
+                Some(seq)
+            }
+        };
+        if let Some(input) = request.workflow_input {
+            instance.input = input;
+        }
+        if let Some(correlation_id) = request.correlation_id {
+            instance.correlation_id = Some(correlation_id);
+        }
+        instance.failed_refs.clear();
+        instance.failed_names.clear();
+        instance.output.clear();
+        let Some(from) = from else {
+            for seq in instance.tasks.drain(..) {
+                self.task_workflow.remove(&seq);
+            }
+            instance.ended.clear();
+            instance.last_task_seq = 0;
+            self.reopen(id, instance, now);
+            self.begin(id, instance, now);
+            return Ok(());
+        };
+        let Some(mut record) = instance.ended.remove(&from) else {
+            return Ok(());
+        };
+        let (node, position) = record
+            .spec
+            .workflow_task
+            .as_ref()
+            .map_or((0, 0), |info| (info.node, info.seq));
+        // Forget every task scheduled after it.
+        let keep: Vec<u64> = instance
+            .tasks
+            .iter()
+            .copied()
+            .filter(|&seq| seq < from)
+            .collect();
+        for &seq in instance.tasks.iter().filter(|&&seq| seq > from) {
+            instance.ended.remove(&seq);
+            self.task_workflow.remove(&seq);
+        }
+        instance.tasks = keep;
+        instance.last_task_seq = position - 1;
+        self.reopen(id, instance, now);
+        instance.flow_done = false;
+        if record.spec.is_system() {
+            // A system task runs again as a new task.
+            self.task_workflow.remove(&from);
+            self.schedule_node(id, instance, node, 0, None, now);
+            self.drain(id, instance, now);
+            return Ok(());
+        }
+        // A worker task is queued again under its own id, as the server does.
+        if let Some(input) = request.task_input {
+            record.spec = Arc::new(record.spec.with_input(input));
+        }
+        instance.last_task_seq = position;
+        record.status = TaskStatus::Scheduled;
+        record.scheduled = now;
+        record.due = now;
+        record.start_time = 0;
+        record.update_time = now;
+        record.end_time = 0;
+        record.output = None;
+        record.reason = None;
+        record.retried = false;
+        record.poll_count = 0;
+        record.worker_id = None;
+        record.callback_after_seconds = 0;
+        self.ledger.set_ending(from, FP_OPEN);
+        let key = record.spec.key.clone();
+        self.queues.entry(key.clone()).or_default().push(
+            from,
+            record.spec.priority,
+            record.due,
+            now,
+        );
+        self.watch_timeouts(from, &record);
+        self.live.insert(from, record);
+        instance.tasks.push(from);
+        self.wake(&key);
         Ok(())
     }
 

@@ -1,25 +1,58 @@
-//! The decider for linear workflows: what follows when a workflow task ends (the next task, a
-//! retry, COMPLETED_WITH_ERRORS for an optional task, or the end of the workflow), decided
-//! synchronously under the core's lock; plus scheduling, termination, workflow timeouts and
-//! eviction.
+//! The decider: what follows when a workflow task ends (the next task of its list, the
+//! container's next step, a retry, COMPLETED_WITH_ERRORS for an optional task, or the end of
+//! the workflow), decided synchronously under the core's lock; plus scheduling a workflow task
+//! of any type, termination, workflow timeouts and eviction.
+//!
+//! Positions are nodes of the workflow's [`Plan`]. System tasks the mock runs at once do not
+//! recurse into the decider: their ends are queued on the workflow's agenda ([`Step`]) and
+//! [`State::drain`] works it off, so a long loop of system tasks costs no stack, and a workflow
+//! that runs more than `max_system_steps` steps in one go without waiting for anything is
+//! failed instead of holding the lock forever.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use baton_model::{JsonMap, TaskDef, TaskStatus, TimeoutPolicy, WorkflowDef, WorkflowStatus};
 use serde_json::{Value, json};
 
+use super::plan::Plan;
 use super::{Instance, Start, TerminateError, WorkflowRecord};
 use crate::core::State;
 use crate::core::clock::Clock;
 use crate::core::domains;
 use crate::core::expr::Resolver;
 use crate::core::ledger::FP_SERVER;
-use crate::core::metadata::{SIMPLE, TERMINATE};
+use crate::core::metadata::{DO_WHILE, DYNAMIC, FORK_JOIN, SIMPLE, TERMINATE};
 use crate::core::queue::QueueKey;
 use crate::core::record::{TaskRecord, TaskSpec, WorkflowTaskInfo};
 use crate::core::retry::{self, RetryDelay};
 use crate::ids;
+
+/// A step of a workflow's agenda.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// Decide what follows the ended task (sequence number), kept in the workflow's ended map.
+    Decide(u64),
+    /// Check whether the JOIN at this node (in this loop iteration) can complete.
+    Join {
+        /// The JOIN's node.
+        node: usize,
+        /// The loop iteration (0 outside loops).
+        iteration: i32,
+    },
+}
+
+/// A previous attempt being retried: its sequence number, its record and the retry delay.
+pub(crate) type Retry<'a> = Option<(u64, &'a TaskRecord, RetryDelay)>;
+
+/// The reference name of a task of `base` in loop iteration `iteration` (`base__N`).
+pub(crate) fn iteration_reference(base: &str, iteration: i32) -> String {
+    if iteration > 0 {
+        format!("{base}__{iteration}")
+    } else {
+        base.to_owned()
+    }
+}
 
 impl State {
     /// Creates a RUNNING workflow from `start` and schedules its first task; returns its number.
@@ -37,6 +70,7 @@ impl State {
             });
         let mut instance = Instance {
             variables: def.variables.clone(),
+            plan: Arc::new(Plan::new(&def)),
             def: Arc::new(def),
             status: WorkflowStatus::Running,
             input,
@@ -56,39 +90,67 @@ impl State {
             deadline,
             listed_as_ended: false,
             pending_decision: None,
+            parent: start.parent,
+            agenda: VecDeque::new(),
+            flow_done: false,
         };
         if let Some(deadline) = deadline {
             self.workflow_deadlines.insert(deadline, id);
         }
-        self.schedule_workflow_task(id, &mut instance, 0, None, now);
+        self.begin(id, &mut instance, now);
         self.workflows
             .insert(id, WorkflowRecord::Instance(Box::new(instance)));
         id
     }
 
-    /// Embeds in each task of `def` without one its registered definition, or the server's
-    /// ad-hoc default one when none is registered (the snapshot taken at start).
-    pub(super) fn embed_task_defs(&self, def: &mut WorkflowDef) {
-        for task in &mut def.tasks {
-            if task.task_definition.is_none() {
-                let registered = self.metadata.task_defs.get(&task.name).cloned();
-                task.task_definition = Some(registered.unwrap_or_else(|| TaskDef::new(&task.name)));
-            }
+    /// Schedules the first task of `instance` and runs what follows at once.
+    pub(super) fn begin(&mut self, id: u64, instance: &mut Instance, now: u64) {
+        instance.flow_done = false;
+        instance.agenda.clear();
+        match instance.plan.first() {
+            Some(first) => self.schedule_node(id, instance, first, 0, None, now),
+            None => instance.flow_done = true,
         }
+        self.drain(id, instance, now);
     }
 
-    /// Schedules the workflow task at `index`: a first attempt, or with `retry` = (the failed
-    /// attempt's sequence, its record, the retry delay) the next attempt.
-    pub(in crate::core) fn schedule_workflow_task(
+    /// Embeds in each task of `def` (nested ones included) without one its registered
+    /// definition, or the server's ad-hoc default one when none is registered (the snapshot
+    /// taken at start).
+    pub(super) fn embed_task_defs(&self, def: &mut WorkflowDef) {
+        fn embed(state: &State, tasks: &mut [baton_model::WorkflowTask]) {
+            for task in tasks {
+                if task.task_definition.is_none() {
+                    let registered = state.metadata.task_defs.get(&task.name).cloned();
+                    task.task_definition =
+                        Some(registered.unwrap_or_else(|| TaskDef::new(&task.name)));
+                }
+                for case in task.decision_cases.values_mut() {
+                    embed(state, case);
+                }
+                embed(state, &mut task.default_case);
+                for branch in &mut task.fork_tasks {
+                    embed(state, branch);
+                }
+                embed(state, &mut task.loop_over);
+            }
+        }
+        embed(self, &mut def.tasks);
+    }
+
+    /// Schedules the workflow task at `node` of the plan in loop iteration `iteration`: a
+    /// first attempt, or with `retry` the next attempt after a failed one.
+    pub(in crate::core) fn schedule_node(
         &mut self,
         id: u64,
         instance: &mut Instance,
-        index: usize,
-        retry: Option<(u64, &TaskRecord, RetryDelay)>,
+        node: usize,
+        iteration: i32,
+        retry: Retry<'_>,
         now: u64,
     ) {
-        let workflow_def = Arc::clone(&instance.def);
-        let Some(task) = workflow_def.tasks.get(index) else {
+        let plan = Arc::clone(&instance.plan);
+        let Some(task) = plan.node(node).map(|n| &n.task) else {
             return;
         };
         let mut def = task
@@ -102,27 +164,118 @@ impl State {
         for (key, value) in &def.input_template {
             input.entry(key.clone()).or_insert_with(|| value.clone());
         }
-        if task.task_type != SIMPLE {
-            self.run_system_task(id, instance, index, task, input, now);
-            return;
+        let at = (node, iteration);
+        match task.task_type.as_str() {
+            SIMPLE => {
+                self.schedule_worker_task(
+                    id,
+                    instance,
+                    at,
+                    task.name.clone(),
+                    def,
+                    input,
+                    retry,
+                    now,
+                );
+            }
+            DYNAMIC => self.schedule_dynamic(id, instance, at, input, retry, now),
+            _ => self.run_system_task(id, instance, at, input, retry, now),
         }
+    }
+
+    /// A DYNAMIC task: the worker task named by its input's `dynamicTaskNameParam`, with the
+    /// registered definition of that name (conductor-oss `DynamicTaskMapper`).
+    fn schedule_dynamic(
+        &mut self,
+        id: u64,
+        instance: &mut Instance,
+        at: (usize, i32),
+        input: JsonMap,
+        retry: Retry<'_>,
+        now: u64,
+    ) {
+        let plan = Arc::clone(&instance.plan);
+        let Some(task) = plan.node(at.0).map(|n| &n.task) else {
+            return;
+        };
+        let param = task.dynamic_task_name_param.clone().unwrap_or_default();
+        let name = match input.get(&param) {
+            None | Some(Value::Null) => None,
+            Some(Value::String(name)) => Some(name.clone()),
+            Some(other) => Some(other.to_string()),
+        };
+        let Some(name) = name else {
+            let reason = format!(
+                "Cannot map a dynamic task based on the parameter and input. Parameter= {param}, input= {}",
+                Value::Object(input)
+            );
+            self.fail(
+                id,
+                instance,
+                WorkflowStatus::Failed,
+                Some(reason),
+                None,
+                now,
+            );
+            return;
+        };
+        let Some(mut def) = self.metadata.task_defs.get(&name).cloned() else {
+            let reason = format!(
+                "Invalid task specified.  Cannot find task by name {name} in the task definitions"
+            );
+            self.fail(
+                id,
+                instance,
+                WorkflowStatus::Failed,
+                Some(reason),
+                None,
+                now,
+            );
+            return;
+        };
+        if let Some(retry_count) = task.retry_count {
+            def.retry_count = retry_count;
+        }
+        self.schedule_worker_task(id, instance, at, name, def, input, retry, now);
+    }
+
+    /// Queues a worker task `name` (with definition `def` and resolved `input`) for the
+    /// workflow task at `at` = (node, iteration).
+    #[allow(clippy::too_many_arguments)]
+    fn schedule_worker_task(
+        &mut self,
+        id: u64,
+        instance: &mut Instance,
+        (node, iteration): (usize, i32),
+        name: String,
+        def: TaskDef,
+        input: JsonMap,
+        retry: Retry<'_>,
+        now: u64,
+    ) {
+        let plan = Arc::clone(&instance.plan);
+        let Some(task) = plan.node(node).map(|n| &n.task) else {
+            return;
+        };
         let window_ms = i64::try_from(self.config.active_domain_window.as_millis()).unwrap_or(0);
         let active_since = self.clock.epoch_ms(now) - window_ms;
-        let domain = domains::choose(&instance.task_to_domain, &task.name, |domain| {
+        let domain = domains::choose(&instance.task_to_domain, &name, |domain| {
             self.poll_data
-                .get(&(task.name.clone(), Some(domain.to_owned())))
+                .get(&(name.clone(), Some(domain.to_owned())))
                 .is_some_and(|data| data.last_poll_time > active_since)
         });
         instance.last_task_seq += 1;
         let info = WorkflowTaskInfo {
-            reference: task.task_reference_name.clone(),
-            index,
+            reference: iteration_reference(&task.task_reference_name, iteration),
+            node,
+            iteration,
+            system: false,
             seq: instance.last_task_seq,
             workflow_type: instance.def.name.clone(),
             correlation_id: instance.correlation_id.clone(),
             optional: task.optional,
         };
-        let key = QueueKey::new(task.name.clone(), domain);
+        let key = QueueKey::new(name, domain);
         let spec = Arc::new(TaskSpec::for_workflow(
             key.clone(),
             input,
@@ -154,7 +307,8 @@ impl State {
         self.wake(&key);
     }
 
-    /// `params` with every `${...}` resolved against workflow `id`.
+    /// `params` with every `${...}` resolved against workflow `id`. A reference name inside a
+    /// loop (`${ref.output.x}` for a task of a DO_WHILE) reads its latest iteration.
     pub(in crate::core) fn resolve(
         &self,
         id: u64,
@@ -177,7 +331,13 @@ impl State {
             }
             instance.tasks.iter().rev().find_map(|seq| {
                 let record = self.live.get(seq).or_else(|| instance.ended.get(seq))?;
-                (record.spec.reference() == root).then(|| task_view(*seq, record, &clock))
+                let base = record
+                    .spec
+                    .workflow_task
+                    .as_ref()
+                    .map(|info| instance.plan.reference(info.node));
+                (record.spec.reference() == root || base == Some(root))
+                    .then(|| task_view(*seq, record, &clock))
             })
         });
         resolver.map(params)
@@ -205,9 +365,63 @@ impl State {
         self.evict_workflows();
     }
 
+    /// What follows the end of `record` (sequence `seq`) in `instance`, and everything that
+    /// follows at once from that. The record is kept with the workflow.
+    pub(super) fn decide_ended(
+        &mut self,
+        id: u64,
+        instance: &mut Instance,
+        seq: u64,
+        record: TaskRecord,
+        now: u64,
+    ) {
+        self.decide(id, instance, seq, record, now);
+        self.drain(id, instance, now);
+    }
+
+    /// Works off the agenda of `instance`: the ends of system tasks and JOIN checks, until
+    /// nothing follows at once (or the workflow has ended).
+    pub(super) fn drain(&mut self, id: u64, instance: &mut Instance, now: u64) {
+        let max_steps = self.config.max_system_steps;
+        let mut steps = 0;
+        while let Some(step) = instance.agenda.pop_front() {
+            if instance.status.is_terminal() {
+                instance.agenda.clear();
+                break;
+            }
+            steps += 1;
+            if steps > max_steps {
+                instance.agenda.clear();
+                let reason = format!(
+                    "baton-mock stopped the workflow after {max_steps} system-task steps in a row without waiting for a worker (an endless loop?)"
+                );
+                self.fail(
+                    id,
+                    instance,
+                    WorkflowStatus::Failed,
+                    Some(reason),
+                    None,
+                    now,
+                );
+                break;
+            }
+            match step {
+                Step::Decide(seq) => {
+                    if let Some(record) = instance.ended.remove(&seq) {
+                        self.decide(id, instance, seq, record, now);
+                    }
+                }
+                Step::Join { node, iteration } => {
+                    self.check_join(id, instance, node, iteration, now)
+                }
+            }
+        }
+        self.complete_if_done(id, instance, now);
+    }
+
     /// What follows the end of `record` (sequence `seq`) in `instance`: the next task, a retry,
     /// or the end of the workflow. The record is kept with the workflow.
-    pub(super) fn decide_ended(
+    fn decide(
         &mut self,
         id: u64,
         instance: &mut Instance,
@@ -215,53 +429,122 @@ impl State {
         mut record: TaskRecord,
         now: u64,
     ) {
-        let index = record
+        let (node, iteration) = record
             .spec
             .workflow_task
             .as_ref()
-            .map_or(0, |info| info.index);
+            .map_or((0, 0), |info| (info.node, info.iteration));
         if instance.status.is_terminal() {
             instance.ended.insert(seq, record);
-        } else if record.status == TaskStatus::Completed {
+        } else if matches!(
+            record.status,
+            TaskStatus::Completed | TaskStatus::CompletedWithErrors
+        ) {
             instance.ended.insert(seq, record);
-            self.advance(id, instance, index, now);
+            self.after_node(id, instance, node, iteration, now);
+        } else if retry::should_retry(&record) {
+            let delay = retry::retry_delay(&mut self.rng, &record.spec.def, record.retry_count);
+            record.retried = true;
+            self.ledger.counts.retried += 1;
+            self.schedule_node(
+                id,
+                instance,
+                node,
+                iteration,
+                Some((seq, &record, delay)),
+                now,
+            );
+            instance.ended.insert(seq, record);
+        } else if record
+            .spec
+            .workflow_task
+            .as_ref()
+            .is_some_and(|info| info.optional)
+        {
+            record.status = TaskStatus::CompletedWithErrors;
+            instance.ended.insert(seq, record);
+            self.after_node(id, instance, node, iteration, now);
         } else {
-            if retry::should_retry(&record) {
-                let delay = retry::retry_delay(&mut self.rng, &record.spec.def, record.retry_count);
-                record.retried = true;
-                self.ledger.counts.retried += 1;
-                self.schedule_workflow_task(id, instance, index, Some((seq, &record, delay)), now);
-                instance.ended.insert(seq, record);
-            } else if record
-                .spec
-                .workflow_task
-                .as_ref()
-                .is_some_and(|info| info.optional)
-            {
-                record.status = TaskStatus::CompletedWithErrors;
-                instance.ended.insert(seq, record);
-                self.advance(id, instance, index, now);
-            } else {
-                let status = match record.status {
-                    TaskStatus::Canceled => WorkflowStatus::Terminated,
-                    TaskStatus::TimedOut => WorkflowStatus::TimedOut,
-                    _ => WorkflowStatus::Failed,
-                };
-                let reason = format!(
-                    "Task {} failed with status: {status} and reason: '{}'",
-                    ids::task_id(seq),
-                    record.reason.as_deref().unwrap_or("null")
-                );
-                instance
-                    .failed_refs
-                    .push(record.spec.reference().to_owned());
-                instance
-                    .failed_names
-                    .push(record.spec.key.task_type.clone());
-                instance.ended.insert(seq, record);
-                self.fail(id, instance, status, Some(reason), Some(seq), now);
+            let status = match record.status {
+                TaskStatus::Canceled => WorkflowStatus::Terminated,
+                TaskStatus::TimedOut => WorkflowStatus::TimedOut,
+                _ => WorkflowStatus::Failed,
+            };
+            let reason = format!(
+                "Task {} failed with status: {status} and reason: '{}'",
+                ids::task_id(seq),
+                record.reason.as_deref().unwrap_or("null")
+            );
+            instance
+                .failed_refs
+                .push(record.spec.reference().to_owned());
+            instance
+                .failed_names
+                .push(record.spec.key.task_type.clone());
+            instance.ended.insert(seq, record);
+            self.fail(id, instance, status, Some(reason), Some(seq), now);
+        }
+    }
+
+    /// The workflow task at `node` (in loop iteration `iteration`) is done, with everything
+    /// nested in it: the next task of its list is scheduled, or its container goes on (a
+    /// SWITCH is done, a fork branch wakes its JOIN, a loop body ends an iteration), or, at the
+    /// end of the top-level list, the workflow completes once no task is open.
+    pub(in crate::core) fn after_node(
+        &mut self,
+        id: u64,
+        instance: &mut Instance,
+        node: usize,
+        iteration: i32,
+        now: u64,
+    ) {
+        let plan = Arc::clone(&instance.plan);
+        let mut node = node;
+        loop {
+            let Some(current) = plan.node(node) else {
+                return;
+            };
+            if let Some(next) = current.next {
+                self.schedule_node(id, instance, next, iteration, None, now);
+                return;
+            }
+            let Some(parent) = current.parent else {
+                instance.flow_done = true;
+                return;
+            };
+            let Some(container) = plan.node(parent) else {
+                return;
+            };
+            match container.task.task_type.as_str() {
+                FORK_JOIN => {
+                    if let Some(join) = container.next {
+                        instance.agenda.push_back(Step::Join {
+                            node: join,
+                            iteration,
+                        });
+                    }
+                    return;
+                }
+                DO_WHILE => {
+                    self.iteration_done(id, instance, parent, now);
+                    return;
+                }
+                // A SWITCH is done when its case is: go on after it.
+                _ => node = parent,
             }
         }
+    }
+
+    /// Completes the workflow when its top-level list has run to its end and no task of it is
+    /// open (a fork branch that no JOIN waited for may still run).
+    fn complete_if_done(&mut self, id: u64, instance: &mut Instance, now: u64) {
+        if !instance.flow_done || instance.status != WorkflowStatus::Running {
+            return;
+        }
+        if instance.tasks.iter().any(|seq| self.live.contains_key(seq)) {
+            return;
+        }
+        self.finish(id, instance, WorkflowStatus::Completed, None, now);
     }
 
     /// A task of a real workflow timed out under `TIME_OUT_WF`: the workflow times out at once
@@ -303,21 +586,6 @@ impl State {
         self.evict_workflows();
     }
 
-    /// The task at `index` is done: schedule the next one, or complete the workflow.
-    pub(in crate::core) fn advance(
-        &mut self,
-        id: u64,
-        instance: &mut Instance,
-        index: usize,
-        now: u64,
-    ) {
-        if index + 1 < instance.def.tasks.len() {
-            self.schedule_workflow_task(id, instance, index + 1, None, now);
-        } else {
-            self.finish(id, instance, WorkflowStatus::Completed, None, now);
-        }
-    }
-
     /// Ends workflow `id` with `status`: cancels its open tasks, computes its output and
     /// queues it for eviction.
     pub(in crate::core) fn finish(
@@ -332,6 +600,8 @@ impl State {
         instance.reason = reason;
         instance.update_time = now;
         instance.end_time = now;
+        instance.agenda.clear();
+        let mut children = Vec::new();
         for &seq in &instance.tasks {
             let Some(mut record) = self.live.remove(&seq) else {
                 continue;
@@ -343,6 +613,7 @@ impl State {
             self.release_postponed(&record, now);
             // A later update of a canceled task is the server's 200 no-op.
             self.ledger.set_ending(seq, FP_SERVER);
+            children.extend(super::subworkflow::child_of(&record));
             instance.ended.insert(seq, record);
         }
         let terminate = instance.tasks.iter().find_map(|seq| {
@@ -371,6 +642,17 @@ impl State {
             instance.listed_as_ended = true;
             self.ended_workflows.push_back(id);
         }
+        // Sub-workflows of canceled SUB_WORKFLOW tasks are terminated with their parent.
+        for child in children {
+            let reason = match &instance.reason {
+                Some(reason) if !reason.is_empty() => {
+                    format!("Parent workflow has been terminated with reason: {reason}")
+                }
+                _ => format!("Parent workflow has been terminated with status {status}"),
+            };
+            let _ = self.terminate_workflow(child, Some(reason), now);
+        }
+        self.notify_parent(id, instance, now);
     }
 
     /// Terminates workflow `id` (`DELETE /api/workflow/{id}`).

@@ -86,6 +86,7 @@ impl State {
                 correlation_id: instance.correlation_id.clone(),
                 priority: 0,
                 task_to_domain: instance.task_to_domain.clone(),
+                parent: None,
             },
             now,
         );

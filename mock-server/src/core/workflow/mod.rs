@@ -1,8 +1,10 @@
-//! Workflows: instances of linear workflows of SIMPLE, SET_VARIABLE and TERMINATE tasks
-//! (conductor-api.md §7.3–§7.5), the Core operations that start, read and terminate them, and
-//! their wire form. What happens when one of their tasks ends is decided in [`decider`]; the
-//! system tasks run in [`system`], failure workflows start in [`failure`], pause / resume /
-//! retry / restart are in [`control`] and the searches in [`search`].
+//! Workflows: instances of workflows of worker and system tasks (conductor-api.md
+//! §7.3–§7.5), the Core operations that start, read and terminate them, and their wire form.
+//! A definition's task tree is flattened in [`plan`]; what happens when one of a workflow's
+//! tasks ends is decided in [`decider`]; the system tasks run in [`system`] (SET_VARIABLE,
+//! TERMINATE, INLINE, WAIT), [`flow`] (SWITCH, FORK_JOIN / JOIN, DO_WHILE) and [`subworkflow`]
+//! (SUB_WORKFLOW) and [`wait`] (WAIT); failure workflows start in [`failure`], pause / resume / retry / restart /
+//! rerun are in [`control`] and the searches in [`search`].
 //!
 //! A workflow is started with its definition snapshotted (task definitions embedded), its first
 //! task scheduled before the start call returns. Ended workflows are kept readable up to
@@ -10,12 +12,18 @@
 //! tasks.
 
 mod control;
+
+pub use control::RerunRequest;
 mod decider;
 mod failure;
+mod flow;
+mod plan;
 mod search;
+mod subworkflow;
 mod system;
+mod wait;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 
 use baton_model::{
@@ -83,6 +91,14 @@ pub(crate) struct Instance {
     listed_as_ended: bool,
     /// A task that ended while the workflow was paused, decided on resume.
     pending_decision: Option<u64>,
+    /// The definition's task tree.
+    pub(crate) plan: Arc<plan::Plan>,
+    /// For a sub-workflow: the parent workflow and its SUB_WORKFLOW task's sequence number.
+    pub(crate) parent: Option<(u64, u64)>,
+    /// What follows at once from the last decision, not yet worked off.
+    agenda: VecDeque<decider::Step>,
+    /// Whether the top-level task list has run to its end.
+    flow_done: bool,
 }
 
 /// What started a workflow, for the not-found message.
@@ -102,6 +118,8 @@ pub(crate) struct Start {
     pub(crate) correlation_id: Option<String>,
     pub(crate) priority: i32,
     pub(crate) task_to_domain: BTreeMap<String, String>,
+    /// For a sub-workflow: the parent workflow and its SUB_WORKFLOW task's sequence number.
+    pub(crate) parent: Option<(u64, u64)>,
 }
 
 /// Why a terminate was refused.
@@ -188,6 +206,7 @@ impl Core {
                 correlation_id: request.correlation_id,
                 priority: request.priority,
                 task_to_domain: request.task_to_domain,
+                parent: None,
             },
             now,
         );
@@ -277,6 +296,7 @@ impl State {
         workflow.workflow_name = Some(instance.def.name.clone());
         workflow.workflow_version = instance.def.version;
         workflow.variables.clone_from(&instance.variables);
+        workflow.parent_workflow_id = instance.parent.map(|(parent, _)| ids::workflow_id(parent));
         workflow
     }
 

@@ -1,89 +1,231 @@
-//! The system tasks the decider runs itself, at once and under the core's lock, as the server
-//! does for its synchronous system tasks (conductor-oss `SetVariable`, `Terminate`,
-//! `WorkflowExecutorOps.endExecution`):
+//! The system tasks the decider runs itself, under the core's lock, as the server does for its
+//! system tasks (conductor-oss `SetVariable`, `Terminate`, `Inline`,
+//! `WorkflowExecutorOps.endExecution`), and the records every system task shares:
 //!
 //! - `SET_VARIABLE`: its resolved input is merged into the workflow's `variables`; COMPLETED;
 //! - `TERMINATE`: `terminationStatus` (COMPLETED, FAILED or TERMINATED) ends the workflow with
 //!   that status and `terminationReason` (default "Workflow is S by TERMINATE task: id"); its
 //!   output, and the workflow's, is `workflowOutput` (a map, or `{"output": value}`). Any other
 //!   status fails the task ("given termination status is not valid"), and with it the workflow.
+//! - `INLINE`: evaluates its input's `expression` with its input's `evaluatorType`
+//!   (`value-param`, or `javascript` / `graaljs` with the `javascript` feature; JavaScript by
+//!   default) over its input; output `{"result": value}`; an error ends it
+//!   FAILED_WITH_TERMINAL_ERROR with output `{"error": message}`.
 //!
-//! Such a task never enters a queue: it is recorded ended, with `taskType` the system type.
+//! SWITCH, FORK_JOIN, JOIN and DO_WHILE are in [`super::flow`], SUB_WORKFLOW in
+//! [`super::subworkflow`], WAIT in [`super::wait`]. A system task never enters a queue: it is
+//! recorded with `taskType` the system type, ended at once or kept open (IN_PROGRESS, in the
+//! live map but in no queue) until the mock or an update ends it.
 
 use std::sync::Arc;
 
-use baton_model::{JsonMap, TaskDef, TaskStatus, WorkflowStatus, WorkflowTask};
+use baton_model::{JsonMap, TaskDef, TaskStatus, WorkflowStatus};
 use serde_json::Value;
 
 use super::Instance;
+use super::decider::{Retry, Step, iteration_reference};
 use crate::core::State;
 use crate::core::ledger::FP_SERVER;
-use crate::core::metadata::{SET_VARIABLE, TERMINATE};
+use crate::core::metadata::{
+    DO_WHILE, FORK_JOIN, INLINE, JOIN, SET_VARIABLE, SUB_WORKFLOW, SWITCH, TERMINATE, WAIT,
+};
 use crate::core::queue::QueueKey;
 use crate::core::record::{TaskRecord, TaskSpec, WorkflowTaskInfo};
+use crate::core::script;
 use crate::ids;
 
 impl State {
-    /// Runs the system task `task` (at `index` of the definition) with its resolved `input`,
-    /// then goes on with the workflow (or ends it).
+    /// Runs the system task at `at` = (node, loop iteration) with its resolved `input`.
     pub(super) fn run_system_task(
         &mut self,
         id: u64,
         instance: &mut Instance,
-        index: usize,
-        task: &WorkflowTask,
+        at: (usize, i32),
         input: JsonMap,
+        retry: Retry<'_>,
         now: u64,
     ) {
+        let plan = Arc::clone(&instance.plan);
+        let Some(task) = plan.node(at.0).map(|n| &n.task) else {
+            return;
+        };
+        match task.task_type.as_str() {
+            SET_VARIABLE => {
+                let (seq, record) =
+                    self.system_record(id, instance, at, SET_VARIABLE, input.clone(), retry, now);
+                instance.variables.extend(input);
+                self.end_system_task(instance, seq, record, TaskStatus::Completed, now);
+            }
+            TERMINATE => {
+                let (seq, record) =
+                    self.system_record(id, instance, at, TERMINATE, input.clone(), retry, now);
+                self.terminate_task(id, instance, seq, record, &input, now);
+            }
+            INLINE => self.inline_task(id, instance, at, input, retry, now),
+            WAIT => self.wait_task(id, instance, at, input, retry, now),
+            SWITCH => self.switch_task(id, instance, at, input, retry, now),
+            FORK_JOIN => self.fork_task(id, instance, at, input, retry, now),
+            JOIN => self.join_task(id, instance, at, retry, now),
+            DO_WHILE => self.loop_task(id, instance, at, input, retry, now),
+            SUB_WORKFLOW => self.sub_workflow_task(id, instance, at, input, retry, now),
+            other => {
+                // Refused at registration and at start; never reached.
+                let reason = format!("task type {other} is not supported by baton-mock");
+                self.fail(
+                    id,
+                    instance,
+                    WorkflowStatus::Failed,
+                    Some(reason),
+                    None,
+                    now,
+                );
+            }
+        }
+    }
+
+    /// A new record of system task `task_type` for the workflow task at `at` = (node, loop
+    /// iteration), IN_PROGRESS and started now, registered with its workflow (but kept
+    /// nowhere yet: the caller ends it or keeps it open).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn system_record(
+        &mut self,
+        id: u64,
+        instance: &mut Instance,
+        (node, iteration): (usize, i32),
+        task_type: &str,
+        input: JsonMap,
+        retry: Retry<'_>,
+        now: u64,
+    ) -> (u64, TaskRecord) {
+        let plan = Arc::clone(&instance.plan);
+        let (reference, optional) = plan.node(node).map_or((String::new(), false), |n| {
+            (n.task.task_reference_name.clone(), n.task.optional)
+        });
         instance.last_task_seq += 1;
         let info = WorkflowTaskInfo {
-            reference: task.task_reference_name.clone(),
-            index,
+            reference: iteration_reference(&reference, iteration),
+            node,
+            iteration,
+            system: true,
             seq: instance.last_task_seq,
             workflow_type: instance.def.name.clone(),
             correlation_id: instance.correlation_id.clone(),
-            optional: task.optional,
+            optional,
         };
         // The ad-hoc definition of a system task: no retries, no response timeout.
-        let mut def = TaskDef::new(&task.name);
+        let mut def = TaskDef::new(task_type);
         def.retry_count = 0;
         let spec = Arc::new(TaskSpec::for_workflow(
-            QueueKey::new(task.task_type.clone(), None::<String>),
-            input.clone(),
+            QueueKey::new(task_type.to_owned(), None::<String>),
+            input,
             def,
             instance.priority,
             info,
         ));
         let mut record = TaskRecord::new(id, spec, now, now);
+        record.status = TaskStatus::InProgress;
         record.start_time = now;
         record.first_start_time = now;
         record.update_time = now;
-        record.end_time = now;
+        if let Some((failed_seq, failed, _)) = retry {
+            record.retry_count = failed.retry_count + 1;
+            record.retried_from = Some(failed_seq);
+        }
         let seq = self.next_seq;
         self.next_seq += 1;
         self.ledger.created(seq);
-        // A worker's update of it is the server's 200 no-op.
-        self.ledger.set_ending(seq, FP_SERVER);
         self.task_workflow.insert(seq, id);
         instance.tasks.push(seq);
         instance.update_time = now;
-        match task.task_type.as_str() {
-            SET_VARIABLE => {
-                instance.variables.extend(input);
-                record.status = TaskStatus::Completed;
-                instance.ended.insert(seq, record);
-                self.advance(id, instance, index, now);
-            }
-            TERMINATE => self.terminate_task(id, instance, seq, record, &input, now),
-            other => {
-                // Refused at registration and at start; never reached.
-                record.status = TaskStatus::FailedWithTerminalError;
-                let reason = format!("task type {other} is not supported by baton-mock");
-                record.reason = Some(reason.clone().into());
-                instance.ended.insert(seq, record);
-                self.finish(id, instance, WorkflowStatus::Failed, Some(reason), now);
-            }
+        (seq, record)
+    }
+
+    /// Ends system task `seq` with `status` now and queues the decision of what follows.
+    pub(super) fn end_system_task(
+        &mut self,
+        instance: &mut Instance,
+        seq: u64,
+        mut record: TaskRecord,
+        status: TaskStatus,
+        now: u64,
+    ) {
+        record.status = status;
+        record.end_time = now;
+        record.update_time = now;
+        // A worker's update of it is the server's 200 no-op.
+        self.ledger.set_ending(seq, FP_SERVER);
+        instance.ended.insert(seq, record);
+        instance.agenda.push_back(Step::Decide(seq));
+    }
+
+    /// Ends the open system task `seq` (kept in the live map) with `status`, and queues the
+    /// decision of what follows; a no-op when it is no longer open.
+    pub(super) fn end_open_system_task(
+        &mut self,
+        instance: &mut Instance,
+        seq: u64,
+        status: TaskStatus,
+        now: u64,
+    ) {
+        if let Some(record) = self.live.remove(&seq) {
+            self.end_system_task(instance, seq, record, status, now);
         }
+    }
+
+    /// An INLINE task: `{"result": value}` of its expression, or an error.
+    fn inline_task(
+        &mut self,
+        id: u64,
+        instance: &mut Instance,
+        at: (usize, i32),
+        input: JsonMap,
+        retry: Retry<'_>,
+        now: u64,
+    ) {
+        let (seq, mut record) =
+            self.system_record(id, instance, at, INLINE, input.clone(), retry, now);
+        let evaluator = match input.get("evaluatorType") {
+            None | Some(Value::Null) => Some("javascript"),
+            Some(Value::String(evaluator)) => Some(evaluator.as_str()),
+            Some(_) => None,
+        };
+        let expression = input
+            .get("expression")
+            .and_then(Value::as_str)
+            .filter(|e| !e.trim().is_empty());
+        let result = match (evaluator, expression) {
+            (Some(evaluator), _) if evaluator.trim().is_empty() => Err(
+                "Empty 'evaluatorType' in INLINE task's input parameters. A non-empty String value must be provided.".to_owned(),
+            ),
+            (None, _) => Err("Unknown evaluator in INLINE task.".to_owned()),
+            (Some(evaluator), _)
+                if !matches!(evaluator, "value-param") && !script::is_javascript(evaluator) =>
+            {
+                Err(format!("Unknown evaluator '{evaluator}' in INLINE task."))
+            }
+            (_, None) => Err(
+                "Empty 'expression' in Inline task's input parameters. A non-empty String value must be provided.".to_owned(),
+            ),
+            (Some(evaluator), Some(expression)) => {
+                script::evaluate(evaluator, expression, &Value::Object(input.clone()))
+                    .map_err(|e| e.to_string())
+            }
+        };
+        let status = match result {
+            Ok(value) => {
+                record.output = Some(Box::new(JsonMap::from_iter([("result".to_owned(), value)])));
+                TaskStatus::Completed
+            }
+            Err(message) => {
+                record.output = Some(Box::new(JsonMap::from_iter([(
+                    "error".to_owned(),
+                    Value::String(message.clone()),
+                )])));
+                record.reason = Some(message.into());
+                TaskStatus::FailedWithTerminalError
+            }
+        };
+        self.end_system_task(instance, seq, record, status, now);
     }
 
     /// A TERMINATE task: ends the workflow with its `terminationStatus`.
@@ -96,6 +238,8 @@ impl State {
         input: &JsonMap,
         now: u64,
     ) {
+        record.end_time = now;
+        self.ledger.set_ending(seq, FP_SERVER);
         let status = match input.get("terminationStatus").and_then(Value::as_str) {
             Some("COMPLETED") => WorkflowStatus::Completed,
             Some("FAILED") => WorkflowStatus::Failed,
