@@ -3,7 +3,7 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use baton::config::WorkerOptions;
+use baton::config::{ConfigSources, WorkerOptions};
 use baton::{FnWorker, HostHandle, WorkerHost, WorkerHostBuilder, model::Task};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
@@ -24,6 +24,9 @@ enum State {
 #[pyclass(module = "baton_conductor._native", frozen)]
 pub struct Host {
     state: Mutex<State>,
+    /// The environment and worker.ini, read once when the host is created; each worker is
+    /// resolved through them when added, and the engine resolves it the same way at start.
+    sources: ConfigSources,
 }
 
 impl std::fmt::Debug for Host {
@@ -40,6 +43,8 @@ fn lock_error<T>(_: T) -> PyErr {
 impl Host {
     /// A host for `server_url` (with or without `/api`; `None`: configuration decides), with
     /// token auth when both `auth_key` and `auth_secret` are given.
+    /// Configuration is read here (environment, worker.ini); a malformed source raises
+    /// `ValueError`.
     #[new]
     #[pyo3(signature = (server_url=None, auth_key=None, auth_secret=None, update_v2=None))]
     fn new(
@@ -47,8 +52,9 @@ impl Host {
         auth_key: Option<String>,
         auth_secret: Option<String>,
         update_v2: Option<bool>,
-    ) -> Self {
-        let mut builder = WorkerHost::builder();
+    ) -> PyResult<Self> {
+        let sources = read_sources()?;
+        let mut builder = WorkerHost::builder().config_sources(sources.clone());
         if let Some(url) = server_url {
             builder = builder.server_url(url);
         }
@@ -58,13 +64,16 @@ impl Host {
         if let Some(enabled) = update_v2 {
             builder = builder.update_v2(enabled);
         }
-        Self {
+        Ok(Self {
             state: Mutex::new(State::Building(Box::new(builder))),
-        }
+            sources,
+        })
     }
 
-    /// Adds a worker for `task_type` and returns the queue its tasks arrive on. Settings left
-    /// `None` are decided by configuration (`worker.ini`, environment), then Baton's defaults.
+    /// Adds a worker for `task_type`; returns the queue its tasks arrive on and its effective
+    /// settings (JSON text, as `resolve_worker_settings`). The arguments are the code layer:
+    /// `worker.ini` and the environment override them, Baton's defaults fill the rest. Invalid
+    /// settings raise `ValueError`.
     #[pyo3(signature = (task_type, concurrency=None, poll_interval_ms=None, domain=None,
                         worker_id=None, paused=None, poll_timeout_ms=None))]
     #[allow(clippy::too_many_arguments)]
@@ -77,21 +86,26 @@ impl Host {
         worker_id: Option<String>,
         paused: Option<bool>,
         poll_timeout_ms: Option<u64>,
-    ) -> PyResult<TaskQueue> {
+    ) -> PyResult<(TaskQueue, String)> {
+        let options = code_options(
+            concurrency,
+            poll_interval_ms,
+            domain,
+            worker_id,
+            paused,
+            poll_timeout_ms,
+        );
+        let settings = self
+            .sources
+            .resolve_worker(&task_type, &options)
+            .map_err(|e| PyValueError::new_err(e.to_string()))?
+            .to_json()
+            .to_string();
         let mut state = self.state.lock().map_err(lock_error)?;
         let State::Building(builder) = std::mem::replace(&mut *state, State::Done) else {
             return Err(PyRuntimeError::new_err(
                 "workers must be added before start()",
             ));
-        };
-        let options = WorkerOptions {
-            concurrency,
-            polling_interval: poll_interval_ms.map(Duration::from_millis),
-            domain,
-            worker_id,
-            paused,
-            poll_timeout: poll_timeout_ms.map(Duration::from_millis),
-            ..WorkerOptions::default()
         };
         let (bridge, queue) = queue::channel();
         let worker = FnWorker::new(task_type, move |task: Task| {
@@ -100,7 +114,7 @@ impl Host {
         })
         .options(options);
         *state = State::Building(Box::new(builder.worker(worker)));
-        Ok(queue)
+        Ok((queue, settings))
     }
 
     /// Validates the configuration and starts polling; configuration errors raise
@@ -139,5 +153,63 @@ impl Host {
             State::Running(handle) => Some(format!("{:?}", handle.status())),
             _ => None,
         })
+    }
+}
+
+/// The effective settings of a worker for `task_type` (JSON text: every property by
+/// canonical name, durations in milliseconds, and `sources`, where each value came from),
+/// resolved as a host resolves it: the environment over `worker.ini` over these arguments (the
+/// code layer) over Baton's defaults. Reads the environment and worker.ini on each call;
+/// invalid settings raise `ValueError`.
+#[pyfunction]
+#[pyo3(signature = (task_type, concurrency=None, poll_interval_ms=None, domain=None,
+                    worker_id=None, paused=None, poll_timeout_ms=None))]
+#[allow(clippy::too_many_arguments)]
+pub fn resolve_worker_settings(
+    task_type: String,
+    concurrency: Option<usize>,
+    poll_interval_ms: Option<u64>,
+    domain: Option<String>,
+    worker_id: Option<String>,
+    paused: Option<bool>,
+    poll_timeout_ms: Option<u64>,
+) -> PyResult<String> {
+    let options = code_options(
+        concurrency,
+        poll_interval_ms,
+        domain,
+        worker_id,
+        paused,
+        poll_timeout_ms,
+    );
+    let settings = read_sources()?
+        .resolve_worker(&task_type, &options)
+        .map_err(|e| PyValueError::new_err(e.to_string()))?;
+    Ok(settings.to_json().to_string())
+}
+
+/// The process's configuration sources: its environment and `./worker.ini` (or
+/// `$CONDUCTOR_WORKER_CONFIG`).
+fn read_sources() -> PyResult<ConfigSources> {
+    ConfigSources::from_process().map_err(|e| PyValueError::new_err(e.to_string()))
+}
+
+/// The code layer of a worker's settings: what its `Worker` arguments say.
+fn code_options(
+    concurrency: Option<usize>,
+    poll_interval_ms: Option<u64>,
+    domain: Option<String>,
+    worker_id: Option<String>,
+    paused: Option<bool>,
+    poll_timeout_ms: Option<u64>,
+) -> WorkerOptions {
+    WorkerOptions {
+        concurrency,
+        polling_interval: poll_interval_ms.map(Duration::from_millis),
+        domain,
+        worker_id,
+        paused,
+        poll_timeout: poll_timeout_ms.map(Duration::from_millis),
+        ..WorkerOptions::default()
     }
 }

@@ -19,7 +19,7 @@ import signal
 import threading
 from typing import Any, Dict, List, Optional
 
-from baton_conductor._native import Host, Lease, TaskQueue
+from baton_conductor._native import Host, Lease, TaskQueue, resolve_worker_settings
 from baton_conductor.configuration import Configuration
 from baton_conductor.task import Task
 from baton_conductor.worker import WorkerInterface, failure_for, result_for
@@ -60,6 +60,7 @@ class TaskHandler:
         if scan_for_annotated_workers:
             self.workers.extend(decorated_workers())
         self.configuration = configuration or Configuration()
+        self._settings: List[Dict[str, Any]] = []
         self._host: Optional[Host] = None
         self._threads: List[threading.Thread] = []
         self._loop: Optional[asyncio.AbstractEventLoop] = None
@@ -75,6 +76,20 @@ class TaskHandler:
     def __exit__(self, exc_type: Any, exc_value: Any, tb: Any) -> None:
         self.stop_processes()
 
+    def worker_settings(self) -> List[Dict[str, Any]]:
+        """The effective settings of every worker (one entry per task type), as the engine
+        resolves them: the environment over ``worker.ini`` over the ``Worker`` arguments over
+        Baton's defaults. Each is a dict with ``task_type``, every property by its canonical
+        name (durations in milliseconds) and ``sources`` (where each value came from). Once
+        started, the settings the engine runs with; before, resolved now."""
+        if self._settings:
+            return [dict(settings) for settings in self._settings]
+        return [
+            json.loads(resolve_worker_settings(task_type, **_code_options(worker)))
+            for worker in self.workers
+            for task_type in worker.task_definition_names
+        ]
+
     def start_processes(self) -> None:
         """Starts polling and executing; configuration errors raise ``ValueError``."""
         auth = self.configuration.authentication_settings
@@ -89,16 +104,11 @@ class TaskHandler:
         )
         for worker in self.workers:
             for task_type in worker.task_definition_names:
-                queue = host.add_worker(
-                    task_type,
-                    concurrency=max(1, int(worker.thread_count or 1)),
-                    poll_interval_ms=int(worker.get_polling_interval_in_seconds() * 1000),
-                    domain=worker.get_domain() or None,
-                    worker_id=worker.get_identity(),
-                    paused=worker.is_paused() if hasattr(worker, "is_paused") else None,
-                    poll_timeout_ms=int(worker.poll_timeout) if worker.poll_timeout else None,
-                )
-                for index in range(max(1, int(worker.thread_count or 1))):
+                queue, settings_json = host.add_worker(task_type, **_code_options(worker))
+                settings = json.loads(settings_json)
+                self._settings.append(settings)
+                # One Python thread per execution slot the engine will fill.
+                for index in range(int(settings["concurrency"])):
                     self._threads.append(threading.Thread(
                         target=self._serve, args=(worker, queue),
                         name=f"baton-{task_type}-{index}", daemon=True,
@@ -191,6 +201,19 @@ class TaskHandler:
         except Exception as error:  # noqa: BLE001 - every failure becomes a FAILED result
             output = failure_for(worker, task, error)
         _complete(worker, task, output, lease)
+
+
+def _code_options(worker: WorkerInterface) -> Dict[str, Any]:
+    """A worker's settings given in code (its ``Worker`` / ``@worker_task`` arguments): the
+    weakest configuration layer, under ``worker.ini`` and the environment."""
+    return {
+        "concurrency": max(1, int(worker.thread_count or 1)),
+        "poll_interval_ms": int(round(worker.get_polling_interval_in_seconds() * 1000)),
+        "domain": worker.get_domain() or None,
+        "worker_id": worker.get_identity(),
+        "paused": worker.is_paused() if hasattr(worker, "is_paused") else None,
+        "poll_timeout_ms": int(worker.poll_timeout) if worker.poll_timeout else None,
+    }
 
 
 def _complete(worker: WorkerInterface, task: Task, output: Any, lease: Lease) -> None:
