@@ -42,16 +42,19 @@ fn lock_error<T>(_: T) -> PyErr {
 #[pymethods]
 impl Host {
     /// A host for `server_url` (with or without `/api`; `None`: configuration decides), with
-    /// token auth when both `auth_key` and `auth_secret` are given.
+    /// token auth when both `auth_key` and `auth_secret` are given, serving the operations
+    /// endpoint on `metrics_addr` (`host:port`; `CONDUCTOR_METRICS_ADDR` overrides it).
     /// Configuration is read here (environment, worker.ini); a malformed source raises
     /// `ValueError`.
     #[new]
-    #[pyo3(signature = (server_url=None, auth_key=None, auth_secret=None, update_v2=None))]
+    #[pyo3(signature = (server_url=None, auth_key=None, auth_secret=None, update_v2=None,
+                        metrics_addr=None))]
     fn new(
         server_url: Option<String>,
         auth_key: Option<String>,
         auth_secret: Option<String>,
         update_v2: Option<bool>,
+        metrics_addr: Option<String>,
     ) -> PyResult<Self> {
         let sources = read_sources()?;
         let mut builder = WorkerHost::builder().config_sources(sources.clone());
@@ -63,6 +66,12 @@ impl Host {
         }
         if let Some(enabled) = update_v2 {
             builder = builder.update_v2(enabled);
+        }
+        if let Some(addr) = metrics_addr {
+            let addr = addr.parse().map_err(|e| {
+                PyValueError::new_err(format!("metrics address {addr:?} is not host:port: {e}"))
+            })?;
+            builder = builder.metrics_addr(addr);
         }
         Ok(Self {
             state: Mutex::new(State::Building(Box::new(builder))),
@@ -144,6 +153,16 @@ impl Host {
         };
         let report = py.detach(|| handle.shutdown());
         Ok(Some(format!("{report:?}")))
+    }
+
+    /// Where the operations endpoint (`/metrics`, `/status`, `/health`) listens, as
+    /// `host:port`; `None` when it is off or the host is not running.
+    fn ops_addr(&self) -> PyResult<Option<String>> {
+        let state = self.state.lock().map_err(lock_error)?;
+        Ok(match &*state {
+            State::Running(handle) => handle.ops_addr().map(|addr| addr.to_string()),
+            _ => None,
+        })
     }
 
     /// Per-worker counters as text (for diagnostics).

@@ -21,6 +21,7 @@ from typing import Any, Dict, List, Optional
 
 from baton_conductor._native import Host, Lease, TaskQueue, resolve_worker_settings
 from baton_conductor.configuration import Configuration
+from baton_conductor.metrics_settings import MetricsFileWriter, MetricsSettings
 from baton_conductor.task import Task
 from baton_conductor.worker import WorkerInterface, failure_for, result_for
 from baton_conductor.decorator import decorated_workers
@@ -36,14 +37,15 @@ _LOOP_THREAD = "baton-asyncio"
 
 class TaskHandler:
     """Runs ``workers`` (and, with ``scan_for_annotated_workers``, every ``@worker_task``
-    function) against the server of ``configuration``. Other conductor-python arguments are
-    accepted and ignored: everything runs in one process."""
+    function) against the server of ``configuration``, publishing metrics as
+    ``metrics_settings`` says. The arguments about processes are accepted and ignored:
+    everything runs in one process."""
 
     def __init__(
         self,
         workers: Optional[List[WorkerInterface]] = None,
         configuration: Optional[Configuration] = None,
-        metrics_settings: Any = None,
+        metrics_settings: Optional[MetricsSettings] = None,
         scan_for_annotated_workers: bool = True,
         import_modules: Optional[List[str]] = None,
         event_listeners: Optional[List] = None,
@@ -60,6 +62,8 @@ class TaskHandler:
         if scan_for_annotated_workers:
             self.workers.extend(decorated_workers())
         self.configuration = configuration or Configuration()
+        self.metrics_settings = metrics_settings
+        self._metrics_writer: Optional[MetricsFileWriter] = None
         self._settings: List[Dict[str, Any]] = []
         self._host: Optional[Host] = None
         self._threads: List[threading.Thread] = []
@@ -93,10 +97,14 @@ class TaskHandler:
     def start_processes(self) -> None:
         """Starts polling and executing; configuration errors raise ``ValueError``."""
         auth = self.configuration.authentication_settings
+        metrics = self.metrics_settings
+        if metrics is not None:
+            metrics.clean_metrics_directory()
         host = Host(
             server_url=self.configuration.host,
             auth_key=auth.key_id if auth else None,
             auth_secret=auth.key_secret if auth else None,
+            metrics_addr=metrics.endpoint_address() if metrics is not None else None,
         )
         self._loop = asyncio.new_event_loop()
         self._threads.append(
@@ -115,6 +123,13 @@ class TaskHandler:
                     ))
         host.start()
         self._host = host
+        ops_addr = host.ops_addr()
+        if ops_addr is not None:
+            logger.info("operations endpoint (/metrics, /status, /health) on %s", ops_addr)
+        if metrics is not None and metrics.http_port is None and ops_addr is not None:
+            self._metrics_writer = MetricsFileWriter(
+                ops_addr, metrics.file_path, metrics.update_interval)
+            self._metrics_writer.start()
         for thread in self._threads:
             thread.start()
         # From here on SIGTERM and SIGINT drain (when started on the main thread, where Python
@@ -144,6 +159,8 @@ class TaskHandler:
                 return
             self._stopping.set()
         try:
+            if self._metrics_writer is not None:
+                self._metrics_writer.stop()  # a last write, while the endpoint still answers
             if self._host is not None:
                 report = self._host.shutdown()
                 logger.info("stopped: %s", report)
@@ -160,6 +177,12 @@ class TaskHandler:
             self._stopped.set()
             atexit.unregister(self.stop_processes)
             self._restore_signals()
+
+    @property
+    def operations_address(self) -> Optional[str]:
+        """Where the operations endpoint (``/metrics``, ``/status``, ``/health``) listens, as
+        ``host:port``, while running; ``None`` when it is off."""
+        return self._host.ops_addr() if self._host is not None else None
 
     def _restore_signals(self) -> None:
         """Puts back the signal handlers start_processes replaced (main thread only)."""
