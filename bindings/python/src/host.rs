@@ -4,7 +4,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use baton::config::{ConfigSources, WorkerOptions};
-use baton::{FnWorker, HostHandle, WorkerHost, WorkerHostBuilder, model::Task};
+use baton::{FnWorker, HostHandle, Placement, WorkerHost, WorkerHostBuilder, model::Task};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 
@@ -44,17 +44,21 @@ impl Host {
     /// A host for `server_url` (with or without `/api`; `None`: configuration decides), with
     /// token auth when both `auth_key` and `auth_secret` are given, serving the operations
     /// endpoint on `metrics_addr` (`host:port`; `CONDUCTOR_METRICS_ADDR` overrides it).
-    /// Configuration is read here (environment, worker.ini); a malformed source raises
-    /// `ValueError`.
+    /// With `process_command` (a program and its arguments), each worker runs in OS
+    /// processes of its own, started with that command (Baton's process placement: the
+    /// program must build the same host, and a dead process is restarted, its tasks posted
+    /// FAILED). Configuration is read here (environment, worker.ini); a malformed source
+    /// raises `ValueError`.
     #[new]
     #[pyo3(signature = (server_url=None, auth_key=None, auth_secret=None, update_v2=None,
-                        metrics_addr=None))]
+                        metrics_addr=None, process_command=None))]
     fn new(
         server_url: Option<String>,
         auth_key: Option<String>,
         auth_secret: Option<String>,
         update_v2: Option<bool>,
         metrics_addr: Option<String>,
+        process_command: Option<Vec<String>>,
     ) -> PyResult<Self> {
         let sources = read_sources()?;
         let mut builder = WorkerHost::builder().config_sources(sources.clone());
@@ -72,6 +76,14 @@ impl Host {
                 PyValueError::new_err(format!("metrics address {addr:?} is not host:port: {e}"))
             })?;
             builder = builder.metrics_addr(addr);
+        }
+        if let Some(command) = process_command {
+            let Some((program, args)) = command.split_first() else {
+                return Err(PyValueError::new_err("process_command is empty"));
+            };
+            builder = builder
+                .placement(Placement::Processes)
+                .process_command(program, args);
         }
         Ok(Self {
             state: Mutex::new(State::Building(Box::new(builder))),
@@ -162,6 +174,16 @@ impl Host {
         Ok(match &*state {
             State::Running(handle) => handle.ops_addr().map(|addr| addr.to_string()),
             _ => None,
+        })
+    }
+
+    /// Whether the running host has been asked to stop: in a worker process, by its parent
+    /// (drain) or the parent's going away.
+    fn stop_requested(&self) -> PyResult<bool> {
+        let state = self.state.lock().map_err(lock_error)?;
+        Ok(match &*state {
+            State::Running(handle) => handle.is_stop_requested(),
+            _ => false,
         })
     }
 

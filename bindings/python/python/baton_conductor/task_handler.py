@@ -15,7 +15,9 @@ import importlib
 import inspect
 import json
 import logging
+import os
 import signal
+import sys
 import threading
 from typing import Any, Dict, List, Optional
 
@@ -34,12 +36,36 @@ _TAKE_TIMEOUT_SECONDS = 0.25
 # The name of the thread running the asyncio event loop of ``async def`` workers.
 _LOOP_THREAD = "baton-asyncio"
 
+# conductor-python's variable choosing the isolation mode, and its values.
+WORKER_ISOLATION_ENV = "CONDUCTOR_WORKER_ISOLATION"
+ISOLATION_PROCESS = "process"
+ISOLATION_THREAD = "thread"
+
+# Set by the engine in a worker process: the index of the worker it runs.
+_CHILD_ENV = "BATON_WORKER_PROCESS"
+
+
+def isolation_mode(requested: Optional[str] = None) -> str:
+    """``requested`` (the ``TaskHandler`` argument), else ``CONDUCTOR_WORKER_ISOLATION``, else
+    ``thread``: ``process`` runs each worker in OS processes of its own, ``thread`` every
+    worker in this process. An unknown value is logged and taken as ``thread``."""
+    raw = requested if requested is not None else os.environ.get(WORKER_ISOLATION_ENV, "")
+    mode = raw.strip().lower() or ISOLATION_THREAD
+    if mode not in (ISOLATION_PROCESS, ISOLATION_THREAD):
+        logger.warning("ignoring isolation %r (valid: %r, %r); using %r",
+                       raw, ISOLATION_PROCESS, ISOLATION_THREAD, ISOLATION_THREAD)
+        mode = ISOLATION_THREAD
+    return mode
+
 
 class TaskHandler:
     """Runs ``workers`` (and, with ``scan_for_annotated_workers``, every ``@worker_task``
     function) against the server of ``configuration``, publishing metrics as
-    ``metrics_settings`` says. The arguments about processes are accepted and ignored:
-    everything runs in one process."""
+    ``metrics_settings`` says. With ``isolation="process"`` (or
+    ``CONDUCTOR_WORKER_ISOLATION=process``) each worker runs in OS processes of its own
+    (Baton's process placement); otherwise every worker runs in this process. The restart
+    arguments are accepted and ignored: restarts follow Baton's ``process_restart_delay``
+    settings."""
 
     def __init__(
         self,
@@ -55,6 +81,7 @@ class TaskHandler:
         restart_backoff_seconds: float = 1.0,
         restart_backoff_max_seconds: float = 60.0,
         restart_max_attempts: int = 0,
+        isolation: Optional[str] = None,
     ):
         for module in import_modules or []:
             importlib.import_module(module)
@@ -63,6 +90,7 @@ class TaskHandler:
             self.workers.extend(decorated_workers())
         self.configuration = configuration or Configuration()
         self.metrics_settings = metrics_settings
+        self.isolation = isolation_mode(isolation)
         self._metrics_writer: Optional[MetricsFileWriter] = None
         self._settings: List[Dict[str, Any]] = []
         self._host: Optional[Host] = None
@@ -105,22 +133,39 @@ class TaskHandler:
             auth_key=auth.key_id if auth else None,
             auth_secret=auth.key_secret if auth else None,
             metrics_addr=metrics.endpoint_address() if metrics is not None else None,
+            # A new interpreter running this program again (never a fork): the engine tells
+            # each child its worker by BATON_WORKER_PROCESS.
+            process_command=(
+                [sys.executable, *sys.orig_argv[1:]]
+                if self.isolation == ISOLATION_PROCESS else None
+            ),
         )
-        self._loop = asyncio.new_event_loop()
-        self._threads.append(
-            threading.Thread(target=self._loop.run_forever, name=_LOOP_THREAD, daemon=True)
-        )
+        entries = []
         for worker in self.workers:
             for task_type in worker.task_definition_names:
                 queue, settings_json = host.add_worker(task_type, **_code_options(worker))
                 settings = json.loads(settings_json)
                 self._settings.append(settings)
-                # One Python thread per execution slot the engine will fill.
-                for index in range(int(settings["concurrency"])):
-                    self._threads.append(threading.Thread(
-                        target=self._serve, args=(worker, queue),
-                        name=f"baton-{task_type}-{index}", daemon=True,
-                    ))
+                entries.append((worker, task_type, queue, settings))
+        child = os.environ.get(_CHILD_ENV)
+        if child is not None:
+            # A worker process: the engine runs only worker `child` here (it checks the index).
+            entries = [entries[int(child)]] if child.isdigit() and int(child) < len(entries) \
+                else []
+        elif self.isolation == ISOLATION_PROCESS:
+            entries = []  # the supervising process executes nothing itself
+        if entries:
+            self._loop = asyncio.new_event_loop()
+            self._threads.append(
+                threading.Thread(target=self._loop.run_forever, name=_LOOP_THREAD, daemon=True)
+            )
+        for worker, task_type, queue, settings in entries:
+            # One Python thread per execution slot the engine will fill.
+            for index in range(int(settings["concurrency"])):
+                self._threads.append(threading.Thread(
+                    target=self._serve, args=(worker, queue),
+                    name=f"baton-{task_type}-{index}", daemon=True,
+                ))
         host.start()
         self._host = host
         ops_addr = host.ops_addr()
@@ -145,10 +190,13 @@ class TaskHandler:
 
     def join_processes(self) -> None:
         """Blocks until the handler stops: ``stop_processes``, SIGTERM or SIGINT (which drain:
-        polling stops, the tasks in hand finish and their results are posted)."""
+        polling stops, the tasks in hand finish and their results are posted); in a worker
+        process, also when the supervising process says to drain or goes away."""
         try:
-            while not self._stopped.wait(0.5):
-                pass
+            while not self._stopped.wait(0.25):
+                host = self._host
+                if host is not None and not self._stopping.is_set() and host.stop_requested():
+                    self.stop_processes()
         finally:
             self._restore_signals()
 
