@@ -303,6 +303,7 @@ fn unknown_worker_variables_are_reported() {
         ("CONDUCTOR_WORKER_T_REGISTER_TASK_DEF", "true"),
         ("conductor_worker_Domain", "x"),
         ("CONDUCTOR_WORKER_CONFIG", "ignored-by-new.ini"),
+        ("CONDUCTOR_WORKER_ISOLATION", "process"),
         ("CONDUCTOR_WORKER_DOMAIN", "known"),
         ("HOME", "/root"),
     ]);

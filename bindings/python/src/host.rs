@@ -3,8 +3,8 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use baton::config::WorkerOptions;
-use baton::{FnWorker, HostHandle, WorkerHost, WorkerHostBuilder, model::Task};
+use baton::config::{ConfigSources, WorkerOptions};
+use baton::{FnWorker, HostHandle, Placement, WorkerHost, WorkerHostBuilder, model::Task};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 
@@ -24,6 +24,9 @@ enum State {
 #[pyclass(module = "baton_conductor._native", frozen)]
 pub struct Host {
     state: Mutex<State>,
+    /// The environment and worker.ini, read once when the host is created; each worker is
+    /// resolved through them when added, and the engine resolves it the same way at start.
+    sources: ConfigSources,
 }
 
 impl std::fmt::Debug for Host {
@@ -39,16 +42,26 @@ fn lock_error<T>(_: T) -> PyErr {
 #[pymethods]
 impl Host {
     /// A host for `server_url` (with or without `/api`; `None`: configuration decides), with
-    /// token auth when both `auth_key` and `auth_secret` are given.
+    /// token auth when both `auth_key` and `auth_secret` are given, serving the operations
+    /// endpoint on `metrics_addr` (`host:port`; `CONDUCTOR_METRICS_ADDR` overrides it).
+    /// With `process_command` (a program and its arguments), each worker runs in OS
+    /// processes of its own, started with that command (Baton's process placement: the
+    /// program must build the same host, and a dead process is restarted, its tasks posted
+    /// FAILED). Configuration is read here (environment, worker.ini); a malformed source
+    /// raises `ValueError`.
     #[new]
-    #[pyo3(signature = (server_url=None, auth_key=None, auth_secret=None, update_v2=None))]
+    #[pyo3(signature = (server_url=None, auth_key=None, auth_secret=None, update_v2=None,
+                        metrics_addr=None, process_command=None))]
     fn new(
         server_url: Option<String>,
         auth_key: Option<String>,
         auth_secret: Option<String>,
         update_v2: Option<bool>,
-    ) -> Self {
-        let mut builder = WorkerHost::builder();
+        metrics_addr: Option<String>,
+        process_command: Option<Vec<String>>,
+    ) -> PyResult<Self> {
+        let sources = read_sources()?;
+        let mut builder = WorkerHost::builder().config_sources(sources.clone());
         if let Some(url) = server_url {
             builder = builder.server_url(url);
         }
@@ -58,13 +71,30 @@ impl Host {
         if let Some(enabled) = update_v2 {
             builder = builder.update_v2(enabled);
         }
-        Self {
-            state: Mutex::new(State::Building(Box::new(builder))),
+        if let Some(addr) = metrics_addr {
+            let addr = addr.parse().map_err(|e| {
+                PyValueError::new_err(format!("metrics address {addr:?} is not host:port: {e}"))
+            })?;
+            builder = builder.metrics_addr(addr);
         }
+        if let Some(command) = process_command {
+            let Some((program, args)) = command.split_first() else {
+                return Err(PyValueError::new_err("process_command is empty"));
+            };
+            builder = builder
+                .placement(Placement::Processes)
+                .process_command(program, args);
+        }
+        Ok(Self {
+            state: Mutex::new(State::Building(Box::new(builder))),
+            sources,
+        })
     }
 
-    /// Adds a worker for `task_type` and returns the queue its tasks arrive on. Settings left
-    /// `None` are decided by configuration (`worker.ini`, environment), then Baton's defaults.
+    /// Adds a worker for `task_type`; returns the queue its tasks arrive on and its effective
+    /// settings (JSON text, as `resolve_worker_settings`). The arguments are the code layer:
+    /// `worker.ini` and the environment override them, Baton's defaults fill the rest. Invalid
+    /// settings raise `ValueError`.
     #[pyo3(signature = (task_type, concurrency=None, poll_interval_ms=None, domain=None,
                         worker_id=None, paused=None, poll_timeout_ms=None))]
     #[allow(clippy::too_many_arguments)]
@@ -77,21 +107,26 @@ impl Host {
         worker_id: Option<String>,
         paused: Option<bool>,
         poll_timeout_ms: Option<u64>,
-    ) -> PyResult<TaskQueue> {
+    ) -> PyResult<(TaskQueue, String)> {
+        let options = code_options(
+            concurrency,
+            poll_interval_ms,
+            domain,
+            worker_id,
+            paused,
+            poll_timeout_ms,
+        );
+        let settings = self
+            .sources
+            .resolve_worker(&task_type, &options)
+            .map_err(|e| PyValueError::new_err(e.to_string()))?
+            .to_json()
+            .to_string();
         let mut state = self.state.lock().map_err(lock_error)?;
         let State::Building(builder) = std::mem::replace(&mut *state, State::Done) else {
             return Err(PyRuntimeError::new_err(
                 "workers must be added before start()",
             ));
-        };
-        let options = WorkerOptions {
-            concurrency,
-            polling_interval: poll_interval_ms.map(Duration::from_millis),
-            domain,
-            worker_id,
-            paused,
-            poll_timeout: poll_timeout_ms.map(Duration::from_millis),
-            ..WorkerOptions::default()
         };
         let (bridge, queue) = queue::channel();
         let worker = FnWorker::new(task_type, move |task: Task| {
@@ -100,7 +135,7 @@ impl Host {
         })
         .options(options);
         *state = State::Building(Box::new(builder.worker(worker)));
-        Ok(queue)
+        Ok((queue, settings))
     }
 
     /// Validates the configuration and starts polling; configuration errors raise
@@ -132,6 +167,26 @@ impl Host {
         Ok(Some(format!("{report:?}")))
     }
 
+    /// Where the operations endpoint (`/metrics`, `/status`, `/health`) listens, as
+    /// `host:port`; `None` when it is off or the host is not running.
+    fn ops_addr(&self) -> PyResult<Option<String>> {
+        let state = self.state.lock().map_err(lock_error)?;
+        Ok(match &*state {
+            State::Running(handle) => handle.ops_addr().map(|addr| addr.to_string()),
+            _ => None,
+        })
+    }
+
+    /// Whether the running host has been asked to stop: in a worker process, by its parent
+    /// (drain) or the parent's going away.
+    fn stop_requested(&self) -> PyResult<bool> {
+        let state = self.state.lock().map_err(lock_error)?;
+        Ok(match &*state {
+            State::Running(handle) => handle.is_stop_requested(),
+            _ => false,
+        })
+    }
+
     /// Per-worker counters as text (for diagnostics).
     fn status(&self) -> PyResult<Option<String>> {
         let state = self.state.lock().map_err(lock_error)?;
@@ -139,5 +194,63 @@ impl Host {
             State::Running(handle) => Some(format!("{:?}", handle.status())),
             _ => None,
         })
+    }
+}
+
+/// The effective settings of a worker for `task_type` (JSON text: every property by
+/// canonical name, durations in milliseconds, and `sources`, where each value came from),
+/// resolved as a host resolves it: the environment over `worker.ini` over these arguments (the
+/// code layer) over Baton's defaults. Reads the environment and worker.ini on each call;
+/// invalid settings raise `ValueError`.
+#[pyfunction]
+#[pyo3(signature = (task_type, concurrency=None, poll_interval_ms=None, domain=None,
+                    worker_id=None, paused=None, poll_timeout_ms=None))]
+#[allow(clippy::too_many_arguments)]
+pub fn resolve_worker_settings(
+    task_type: String,
+    concurrency: Option<usize>,
+    poll_interval_ms: Option<u64>,
+    domain: Option<String>,
+    worker_id: Option<String>,
+    paused: Option<bool>,
+    poll_timeout_ms: Option<u64>,
+) -> PyResult<String> {
+    let options = code_options(
+        concurrency,
+        poll_interval_ms,
+        domain,
+        worker_id,
+        paused,
+        poll_timeout_ms,
+    );
+    let settings = read_sources()?
+        .resolve_worker(&task_type, &options)
+        .map_err(|e| PyValueError::new_err(e.to_string()))?;
+    Ok(settings.to_json().to_string())
+}
+
+/// The process's configuration sources: its environment and `./worker.ini` (or
+/// `$CONDUCTOR_WORKER_CONFIG`).
+fn read_sources() -> PyResult<ConfigSources> {
+    ConfigSources::from_process().map_err(|e| PyValueError::new_err(e.to_string()))
+}
+
+/// The code layer of a worker's settings: what its `Worker` arguments say.
+fn code_options(
+    concurrency: Option<usize>,
+    poll_interval_ms: Option<u64>,
+    domain: Option<String>,
+    worker_id: Option<String>,
+    paused: Option<bool>,
+    poll_timeout_ms: Option<u64>,
+) -> WorkerOptions {
+    WorkerOptions {
+        concurrency,
+        polling_interval: poll_interval_ms.map(Duration::from_millis),
+        domain,
+        worker_id,
+        paused,
+        poll_timeout: poll_timeout_ms.map(Duration::from_millis),
+        ..WorkerOptions::default()
     }
 }

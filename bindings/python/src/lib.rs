@@ -17,5 +17,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<host::Host>()?;
     m.add_class::<queue::TaskQueue>()?;
     m.add_class::<queue::Lease>()?;
+    m.add_function(wrap_pyfunction!(host::resolve_worker_settings, m)?)?;
     Ok(())
 }

@@ -5,6 +5,9 @@ use super::property::Prop;
 
 /// Names the worker.ini to read instead of `./worker.ini`.
 pub(crate) const CONFIG_FILE_VAR: &str = "CONDUCTOR_WORKER_CONFIG";
+/// conductor-python's isolation mode (`process` or `thread`), read by the Python package
+/// (`bindings/python`), not a worker property: never reported as an unknown variable.
+pub(crate) const ISOLATION_VAR: &str = "CONDUCTOR_WORKER_ISOLATION";
 /// The server's base URL.
 pub(crate) const SERVER_URL_VAR: &str = "CONDUCTOR_SERVER_URL";
 /// The key id used to obtain a token.
@@ -131,6 +134,7 @@ impl WorkerVar {
 /// Whether `name` starts like a worker variable (so an unrecognised one deserves a warning).
 pub(crate) fn looks_like_worker_var(name: &str) -> bool {
     name != CONFIG_FILE_VAR
+        && name != ISOLATION_VAR
         && [DOTTED_PREFIX, LOWER_PREFIX, UPPER_PREFIX]
             .iter()
             .any(|prefix| name.starts_with(prefix))

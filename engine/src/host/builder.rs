@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::actors::{GiveUpHook, GiveUpReason};
 use crate::config::{ConfigSources, ServerOptions};
+use crate::host::placement::ProcessCommand;
 use crate::host::{HostError, Placement, WorkerHost};
 use crate::model::TaskResult;
 use crate::worker::WorkerSpec;
@@ -26,6 +27,7 @@ pub struct WorkerHostBuilder {
     update_v2: Option<bool>,
     on_give_up: Option<GiveUpHook>,
     placement: Placement,
+    process_command: Option<ProcessCommand>,
 }
 
 impl WorkerHostBuilder {
@@ -141,6 +143,23 @@ impl WorkerHostBuilder {
         self
     }
 
+    /// The program (and its arguments) that [`Placement::Processes`] runs for each worker
+    /// process, instead of this executable with this process's arguments. For programs whose
+    /// executable is an interpreter that must be started another way (a Python virtualenv's
+    /// `python`, whose resolved executable is the base interpreter): the child must build the
+    /// same host, and is told its worker by `BATON_WORKER_PROCESS` as usual.
+    pub fn process_command<A: Into<std::ffi::OsString>>(
+        mut self,
+        program: impl Into<std::path::PathBuf>,
+        args: impl IntoIterator<Item = A>,
+    ) -> Self {
+        self.process_command = Some(ProcessCommand {
+            program: program.into(),
+            args: args.into_iter().map(Into::into).collect(),
+        });
+        self
+    }
+
     /// Whether to post results with update-v2, which answers with the next task (default:
     /// on). Baton falls back to v1 for good when the server lacks it.
     pub fn update_v2(mut self, enabled: bool) -> Self {
@@ -210,6 +229,7 @@ impl WorkerHostBuilder {
             update_v2: self.update_v2.unwrap_or(true),
             on_give_up: self.on_give_up,
             placement: self.placement,
+            process_command: self.process_command,
         })
     }
 }

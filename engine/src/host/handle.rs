@@ -199,6 +199,12 @@ impl HostHandle {
         self.stop.requested.cancelled().await;
     }
 
+    /// Whether the host has been asked to stop, without waiting: the polling form of
+    /// [`stop_requested`](Self::stop_requested), for a caller with no async runtime.
+    pub fn is_stop_requested(&self) -> bool {
+        self.stop.requested.is_cancelled()
+    }
+
     /// How this host is asked to stop (a shutdown request; stopping at once).
     pub(crate) fn stop(&self) -> Stop {
         self.stop.clone()

@@ -68,6 +68,8 @@ pub struct WorkerHost {
     update_v2: bool,
     on_give_up: Option<GiveUpHook>,
     placement: Placement,
+    /// What process placement runs for a worker process (default: this executable again).
+    process_command: Option<placement::ProcessCommand>,
 }
 
 impl WorkerHost {

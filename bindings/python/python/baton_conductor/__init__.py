@@ -6,6 +6,7 @@ before: the Rust engine polls, batches, posts results and retries; Python only e
 
 from baton_conductor.configuration import AuthenticationSettings, Configuration
 from baton_conductor.exception import NonRetryableException
+from baton_conductor.metrics_settings import MetricsSettings
 from baton_conductor.task import Task
 from baton_conductor.task_handler import TaskHandler
 from baton_conductor.task_result import (
@@ -20,6 +21,7 @@ from baton_conductor.decorator import WorkerTask, worker_task
 __all__ = [
     "AuthenticationSettings",
     "Configuration",
+    "MetricsSettings",
     "NonRetryableException",
     "Task",
     "TaskExecLog",

@@ -39,6 +39,15 @@ pub enum Placement {
     Processes,
 }
 
+/// The program and arguments run for each worker process, when not this executable again.
+#[derive(Debug, Clone)]
+pub(crate) struct ProcessCommand {
+    /// The program.
+    pub(crate) program: std::path::PathBuf,
+    /// Its arguments.
+    pub(crate) args: Vec<std::ffi::OsString>,
+}
+
 /// How long the host waits for each arbiter thread to stop; one that a worker blocks is left
 /// behind (logged).
 const ARBITER_STOP_LIMIT: Duration = Duration::from_secs(5);

@@ -78,7 +78,7 @@ pub(crate) fn start_children(host: WorkerHost, stop: Stop) -> Result<HostHandle,
         Some(addr) => Some(OpsEndpoint::start(addr, ops_state(&shared))?),
         None => None,
     };
-    let mut supervisor = Supervisor::new(Arc::clone(&shared), poster);
+    let mut supervisor = Supervisor::new(Arc::clone(&shared), poster, host.process_command.clone());
     supervisor.start_all();
     let (done_tx, done) = oneshot::channel();
     let supervisor_stop = stop.clone();

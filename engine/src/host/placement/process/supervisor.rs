@@ -22,6 +22,7 @@ use super::wire::{self, Control, Report};
 use super::{CHILD_ENV, CONCURRENCY_ENV, PAUSED_ENV};
 use crate::actors::{HeldTask, RetryPolicy};
 use crate::config::WorkerSettings;
+use crate::host::placement::ProcessCommand;
 use crate::host::{ProcessStatus, ShutdownReport, Stop, WorkerStatus};
 use crate::ops::{Figures, Vitals, counters_only, figures_of, longest_gap};
 
@@ -266,11 +267,17 @@ pub(crate) struct Supervisor {
     running: Vec<Option<Running>>,
     policies: Vec<RestartPolicy>,
     poster: ExitPoster,
+    command: Option<ProcessCommand>,
 }
 
 impl Supervisor {
-    /// A supervisor of `shared`'s slots, posting through `poster`. Starts no child yet.
-    pub(crate) fn new(shared: Arc<Supervision>, poster: ExitPoster) -> Self {
+    /// A supervisor of `shared`'s slots, posting through `poster`, running `command` for each
+    /// child (default: this executable with this process's arguments). Starts no child yet.
+    pub(crate) fn new(
+        shared: Arc<Supervision>,
+        poster: ExitPoster,
+        command: Option<ProcessCommand>,
+    ) -> Self {
         let policies = shared
             .slots
             .iter()
@@ -281,6 +288,7 @@ impl Supervisor {
             policies,
             shared,
             poster,
+            command,
         }
     }
 
@@ -327,8 +335,8 @@ impl Supervisor {
         let slot = Arc::clone(&self.shared.slots[at]);
         let group = &self.shared.workers[slot.worker];
         let desired = *lock(&group.desired);
-        let spawned =
-            spawn_child(slot.worker, desired, &group.settings).and_then(|(child, stream)| {
+        let spawned = spawn_child(slot.worker, desired, &group.settings, self.command.as_ref())
+            .and_then(|(child, stream)| {
                 let reader = stream.try_clone()?;
                 Ok((child, stream, reader))
             });
@@ -539,11 +547,22 @@ fn spawn_child(
     index: usize,
     desired: Desired,
     settings: &WorkerSettings,
+    program: Option<&ProcessCommand>,
 ) -> std::io::Result<(Child, UnixStream)> {
     let (ours, theirs) = UnixStream::pair()?;
-    let mut command = Command::new(std::env::current_exe()?);
+    let mut command = match program {
+        Some(program) => {
+            let mut command = Command::new(&program.program);
+            command.args(&program.args);
+            command
+        }
+        None => {
+            let mut command = Command::new(std::env::current_exe()?);
+            command.args(std::env::args_os().skip(1));
+            command
+        }
+    };
     command
-        .args(std::env::args_os().skip(1))
         .env(CHILD_ENV, index.to_string())
         .stdin(Stdio::from(OwnedFd::from(theirs)))
         .process_group(0);
