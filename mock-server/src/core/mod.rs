@@ -200,6 +200,8 @@ struct State {
     /// How many failure workflows are being started, one inside the other, right now (a
     /// failure workflow that fails at once starts its own).
     failure_chain: u32,
+    /// The lists a poll fills, reused by the next one.
+    hand_out: poll::HandOutScratch,
 }
 
 impl Core {
@@ -312,6 +314,7 @@ impl State {
             task_timeouts: Deadlines::default(),
             last_evict: 0,
             failure_chain: 0,
+            hand_out: poll::HandOutScratch::default(),
         }
     }
 
