@@ -211,6 +211,8 @@ struct State {
     /// How many failure workflows are being started, one inside the other, right now (a
     /// failure workflow that fails at once starts its own).
     failure_chain: u32,
+    /// The lists a poll fills, reused by the next one.
+    hand_out: poll::HandOutScratch,
 }
 
 impl Core {
@@ -324,6 +326,7 @@ impl State {
             wait_deadlines: Deadlines::default(),
             last_evict: 0,
             failure_chain: 0,
+            hand_out: poll::HandOutScratch::default(),
         }
     }
 

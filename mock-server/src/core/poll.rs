@@ -72,6 +72,33 @@ impl HandedOut {
     }
 }
 
+/// Lists a poll fills and empties again, kept in the core's state between polls so a poll
+/// allocates none of them.
+#[derive(Debug, Default)]
+pub(super) struct HandOutScratch {
+    /// The ids popped off the queue.
+    seqs: Vec<u64>,
+    /// One reference to the polling worker's id per popped task.
+    workers: Vec<Option<Arc<str>>>,
+}
+
+impl HandOutScratch {
+    /// Larger lists (a poll of a huge count) are freed, not kept.
+    const MAX_KEPT: usize = 4096;
+
+    /// Empties both lists (dropping leftover worker references), freeing large ones.
+    fn clear(&mut self) {
+        self.seqs.clear();
+        self.workers.clear();
+        if self.seqs.capacity() > Self::MAX_KEPT {
+            self.seqs = Vec::new();
+        }
+        if self.workers.capacity() > Self::MAX_KEPT {
+            self.workers = Vec::new();
+        }
+    }
+}
+
 impl Core {
     /// Hands out up to `count` due tasks of queue `domain:task_type` without waiting: each is
     /// taken off its queue, set IN_PROGRESS and returned.
@@ -108,18 +135,21 @@ impl Core {
         // Response deadlines, inserted once per run of equal deadlines (all of them, unless
         // the queue mixes definitions with different response timeouts).
         let mut watch_run: (u64, Vec<u64>) = (0, Vec::new());
+        // The scratch lists of the last poll, reused: no allocation per poll for them.
+        let mut scratch = std::mem::take(&mut state.hand_out);
         if let Some(queue) = state.queues.get_mut(&key) {
             queue.last_active = now;
             let json = json.insert(JsonBatch::with_capacity(count.min(queue.len())));
-            let mut seqs = Vec::new();
-            queue.pop_many(now, count, &mut seqs);
+            let seqs = &mut scratch.seqs;
+            queue.pop_many(now, count, seqs);
             popped = seqs.len();
             // Every task gets its own reference to the worker id. Taking them all here, in one
             // tight loop, keeps the atomic increments away from the record writes below: an
             // atomic waits for pending stores, and stores to records of a large queue miss
             // the cache.
-            let mut workers: Vec<Option<Arc<str>>> = vec![worker.clone(); seqs.len()];
-            for seq in seqs {
+            let workers = &mut scratch.workers;
+            workers.resize(popped, worker.clone());
+            for (index, &seq) in seqs.iter().enumerate() {
                 let Some(record) = state.live.get_mut(&seq) else {
                     continue; // ended while queued: the server drops such ids too
                 };
@@ -141,7 +171,10 @@ impl Core {
                 }
                 let deadline = record.response_deadline();
                 if deadline != watch_run.0 {
-                    let run = std::mem::take(&mut watch_run.1);
+                    // A new run: room for every task left (the usual single run never grows).
+                    let room = popped - index;
+                    let mut run = std::mem::replace(&mut watch_run.1, Vec::with_capacity(room));
+                    run.shrink_to_fit();
                     state.deadlines.insert_all(watch_run.0, run);
                     watch_run.0 = deadline;
                 }
@@ -149,7 +182,11 @@ impl Core {
                 json.push(seq, record, &self.clock);
             }
         }
+        // Tasks postponed or gone leave room unused: the entry keeps only what it holds.
+        watch_run.1.shrink_to_fit();
         state.deadlines.insert_all(watch_run.0, watch_run.1);
+        scratch.clear();
+        state.hand_out = scratch;
         for seq in postponed {
             state.postpone(&key, seq, now);
         }
@@ -173,7 +210,9 @@ impl Core {
             entry.queue_name = task_type.to_owned();
             entry.domain = domain.map(str::to_owned);
         }
-        entry.worker_id = worker_id.map(str::to_owned);
+        if entry.worker_id.as_deref() != worker_id {
+            entry.worker_id = worker_id.map(str::to_owned);
+        }
         entry.last_poll_time = last_poll_time;
     }
 

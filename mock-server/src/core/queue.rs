@@ -1,7 +1,7 @@
 //! One task queue (`domain:taskType`): due tasks in hand-out order, delayed tasks by due time.
 
 use std::cmp::Reverse;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::Arc;
 
@@ -42,9 +42,16 @@ impl fmt::Display for QueueKey {
 type ReadyKey = (Reverse<i32>, u64, u64);
 
 /// The tasks of one queue, split into due (`ready`) and not yet due (`delayed`).
+///
+/// Due tasks are kept as runs: tasks with the same priority and due time and consecutive
+/// sequence numbers (what one bulk enqueue makes) are one entry, keyed by the first task's
+/// hand-out key, valued by how many tasks it holds. A poll takes its tasks off the front of a
+/// run instead of removing them one by one; a task removed from the middle splits its run.
 #[derive(Debug, Default)]
 pub(crate) struct Queue {
-    ready: BTreeSet<ReadyKey>,
+    ready: BTreeMap<ReadyKey, u32>,
+    /// How many tasks the runs of `ready` hold.
+    ready_len: usize,
     /// `(due, seq, priority)`, earliest first.
     delayed: BTreeSet<(u64, u64, i32)>,
     /// Woken whenever a task is pushed, so long polls re-check.
@@ -58,7 +65,7 @@ impl Queue {
     pub(crate) fn push(&mut self, seq: u64, priority: i32, due: u64, now: u64) {
         self.last_active = now;
         if due <= now {
-            self.ready.insert((Reverse(priority), due, seq));
+            self.insert_ready(priority, due, seq);
         } else {
             self.delayed.insert((due, seq, priority));
         }
@@ -66,34 +73,36 @@ impl Queue {
 
     /// Removes task `seq` (pushed with `priority` and `due`), wherever it is.
     pub(crate) fn remove(&mut self, seq: u64, priority: i32, due: u64) -> bool {
-        self.ready.remove(&(Reverse(priority), due, seq))
-            || self.delayed.remove(&(due, seq, priority))
+        self.remove_ready(priority, due, seq) || self.delayed.remove(&(due, seq, priority))
     }
 
     /// Takes the next due task, if any.
     #[cfg(test)]
     pub(crate) fn pop(&mut self, now: u64) -> Option<u64> {
-        self.promote(now);
-        self.ready.pop_first().map(|(_, _, seq)| seq)
+        let mut taken = Vec::with_capacity(1);
+        self.pop_many(now, 1, &mut taken);
+        taken.first().copied()
     }
 
     /// Takes up to `max` due tasks, in hand-out order, onto `out`.
     pub(crate) fn pop_many(&mut self, now: u64, max: usize, out: &mut Vec<u64>) {
         self.promote(now);
-        if max == 0 {
-            return;
-        }
-        let taken = if self.ready.len() <= max {
-            std::mem::take(&mut self.ready)
-        } else {
-            // Split after the first `max` keys: one split instead of `max` removals.
-            let Some(&first_kept) = self.ready.iter().nth(max) else {
-                return;
+        let mut left = max;
+        while left > 0 {
+            let Some((&(priority, due, first), &count)) = self.ready.first_key_value() else {
+                break;
             };
-            let kept = self.ready.split_off(&first_kept);
-            std::mem::replace(&mut self.ready, kept)
-        };
-        out.extend(taken.into_iter().map(|(_, _, seq)| seq));
+            let take = u32::try_from(left).map_or(count, |left| left.min(count));
+            let end = first + u64::from(take);
+            out.extend(first..end);
+            self.ready.pop_first();
+            if take < count {
+                self.ready.insert((priority, due, end), count - take);
+            }
+            let take = take as usize;
+            left -= take;
+            self.ready_len -= take;
+        }
     }
 
     /// The server's release of a postponed task (`peekFirstIds` + `resetOffsetTime`): when no
@@ -101,11 +110,11 @@ impl Queue {
     /// priority. When a task is due already, the peeked one is due anyway: nothing changes.
     pub(crate) fn release_first(&mut self, now: u64) -> Option<(u64, i32)> {
         self.promote(now);
-        if !self.ready.is_empty() {
+        if self.ready_len > 0 {
             return None;
         }
         let (_, seq, priority) = self.delayed.pop_first()?;
-        self.ready.insert((Reverse(priority), now, seq));
+        self.insert_ready(priority, now, seq);
         Some((seq, priority))
     }
 
@@ -121,8 +130,72 @@ impl Queue {
                 break;
             }
             self.delayed.pop_first();
-            self.ready.insert((Reverse(priority), due, seq));
+            self.insert_ready(priority, due, seq);
         }
+    }
+
+    /// The run that holds or would end just before task `seq` of `priority` and `due`: its
+    /// first sequence number and length.
+    fn run_at(&self, priority: i32, due: u64, seq: u64) -> Option<(u64, u32)> {
+        let (&(run_priority, run_due, first), &count) = self
+            .ready
+            .range(..=(Reverse(priority), due, seq))
+            .next_back()?;
+        (run_priority == Reverse(priority) && run_due == due).then_some((first, count))
+    }
+
+    /// Adds a due task, joining the runs just before and after it; false if it is there.
+    fn insert_ready(&mut self, priority: i32, due: u64, seq: u64) -> bool {
+        let mut start = seq;
+        let mut count: u32 = 1;
+        if let Some((first, run)) = self.run_at(priority, due, seq) {
+            let end = first.saturating_add(u64::from(run));
+            if seq < end {
+                return false;
+            }
+            if seq == end && run < u32::MAX {
+                start = first;
+                count = run + 1;
+            }
+        }
+        if let Some(next) = seq.checked_add(1) {
+            let next_key = (Reverse(priority), due, next);
+            if let Some(total) = self
+                .ready
+                .get(&next_key)
+                .and_then(|&run| count.checked_add(run))
+            {
+                self.ready.remove(&next_key);
+                count = total;
+            }
+        }
+        self.ready.insert((Reverse(priority), due, start), count);
+        self.ready_len += 1;
+        true
+    }
+
+    /// Removes a due task, splitting its run; false if it is not there.
+    fn remove_ready(&mut self, priority: i32, due: u64, seq: u64) -> bool {
+        let Some((first, run)) = self.run_at(priority, due, seq) else {
+            return false;
+        };
+        let end = first.saturating_add(u64::from(run));
+        if seq >= end {
+            return false;
+        }
+        // What is left: [first, seq) and [seq + 1, end); both shorter than the run.
+        let before = u32::try_from(seq - first).unwrap_or(u32::MAX);
+        let after = u32::try_from(end - seq - 1).unwrap_or(u32::MAX);
+        if before == 0 {
+            self.ready.remove(&(Reverse(priority), due, first));
+        } else {
+            self.ready.insert((Reverse(priority), due, first), before);
+        }
+        if after > 0 {
+            self.ready.insert((Reverse(priority), due, seq + 1), after);
+        }
+        self.ready_len -= 1;
+        true
     }
 
     /// When the earliest delayed task becomes due, if there is one.
@@ -132,12 +205,13 @@ impl Queue {
 
     /// Tasks queued, due or not.
     pub(crate) fn len(&self) -> usize {
-        self.ready.len() + self.delayed.len()
+        self.ready_len + self.delayed.len()
     }
 
     /// Drops every task (the signal stays, so waiting polls keep working).
     pub(crate) fn clear(&mut self) {
         self.ready.clear();
+        self.ready_len = 0;
         self.delayed.clear();
     }
 }
@@ -170,6 +244,55 @@ mod tests {
         assert_eq!(q.pop(4_999), None);
         assert_eq!(q.pop(5_000), Some(5));
         assert_eq!(q.len(), 0);
+    }
+
+    #[test]
+    fn runs_split_and_join_and_hand_out_as_a_set_of_tasks_would() {
+        // The runs against a plain ordered set of hand-out keys, on random pushes, removals
+        // and polls of a few priorities and due times.
+        let mut rng = fastrand::Rng::with_seed(21);
+        let mut q = Queue::default();
+        let mut model: BTreeSet<ReadyKey> = BTreeSet::new();
+        let now = 100;
+        for step in 0..50_000 {
+            let seq = rng.u64(0..300);
+            let priority = rng.i32(0..3);
+            let due = rng.u64(98..101);
+            match rng.u8(0..10) {
+                0..=5 => {
+                    let fresh = model.insert((Reverse(priority), due, seq));
+                    assert_eq!(q.insert_ready(priority, due, seq), fresh, "step {step}");
+                }
+                6..=8 => {
+                    let present = model.remove(&(Reverse(priority), due, seq));
+                    assert_eq!(q.remove(seq, priority, due), present, "step {step}");
+                }
+                _ => {
+                    let max = rng.usize(0..40);
+                    let mut taken = Vec::new();
+                    q.pop_many(now, max, &mut taken);
+                    let expected: Vec<u64> = (0..max)
+                        .map_while(|_| model.pop_first())
+                        .map(|(_, _, seq)| seq)
+                        .collect();
+                    assert_eq!(taken, expected, "step {step}");
+                }
+            }
+            assert_eq!(q.len(), model.len(), "step {step}");
+        }
+        // One bulk enqueue is one run, however many tasks it holds.
+        q.clear();
+        for seq in 1..=10_000 {
+            q.push(seq, 0, now, now);
+        }
+        assert_eq!(q.ready.len(), 1);
+        assert!(q.remove(5_000, 0, now));
+        assert_eq!(q.ready.len(), 2);
+        let mut taken = Vec::new();
+        q.pop_many(now, 5_000, &mut taken);
+        assert_eq!(taken.last(), Some(&5_001));
+        assert_eq!(taken.len(), 5_000);
+        assert_eq!(q.len(), 4_999);
     }
 
     #[test]
