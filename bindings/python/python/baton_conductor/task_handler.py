@@ -124,6 +124,17 @@ class TaskHandler:
 
     def start_processes(self) -> None:
         """Starts polling and executing; configuration errors raise ``ValueError``."""
+        # SIGTERM and SIGINT drain from before the first poll: a signal that arrives while the
+        # engine starts asks for a stop that waits (on the lock) until the start is complete.
+        with self._lock:
+            self._install_signal_handlers()
+            try:
+                self._start()
+            except BaseException:
+                self._restore_signals()
+                raise
+
+    def _start(self) -> None:
         auth = self.configuration.authentication_settings
         metrics = self.metrics_settings
         if metrics is not None:
@@ -177,11 +188,6 @@ class TaskHandler:
             self._metrics_writer.start()
         for thread in self._threads:
             thread.start()
-        # From here on SIGTERM and SIGINT drain (when started on the main thread, where Python
-        # runs signal handlers).
-        if threading.current_thread() is threading.main_thread():
-            for signum in (signal.SIGTERM, signal.SIGINT):
-                self._previous_handlers[signum] = signal.signal(signum, self._on_signal)
         # A thread still inside the engine when the interpreter finalizes would abort the
         # process: stop (drain, join) before that even if the program never calls
         # stop_processes.
@@ -231,6 +237,13 @@ class TaskHandler:
         """Where the operations endpoint (``/metrics``, ``/status``, ``/health``) listens, as
         ``host:port``, while running; ``None`` when it is off."""
         return self._host.ops_addr() if self._host is not None else None
+
+    def _install_signal_handlers(self) -> None:
+        """Makes SIGTERM and SIGINT drain (main thread only: Python runs signal handlers
+        there)."""
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                self._previous_handlers[signum] = signal.signal(signum, self._on_signal)
 
     def _restore_signals(self) -> None:
         """Puts back the signal handlers start_processes replaced (main thread only)."""
