@@ -62,6 +62,11 @@ const TEXT: HeaderValue = HeaderValue::from_static("text/plain");
 /// Orkes' auth header (no "Bearer" prefix).
 const AUTHORIZATION_HEADER: &str = "x-authorization";
 
+/// The most decode buffers a client keeps between calls: enough for the default 16 result
+/// posts in flight (each update-v2 answer is decoded) plus polls and lease calls, so steady
+/// state decodes without allocating; each holds at most one answer's size.
+const POOLED_DECODE_BUFFERS: usize = 32;
+
 /// The routes called, as named in [`ClientError::Status`].
 const UPDATE_ROUTE: &str = "/tasks";
 const UPDATE_V2_ROUTE: &str = "/tasks/update-v2";
@@ -98,9 +103,21 @@ pub(crate) struct ClientSettings {
     pub(crate) max_output_bytes: Option<u64>,
 }
 
-/// A Conductor task-API client. Cheap to clone; clones share one connection pool.
+/// A Conductor task-API client. Cheap to clone (one reference count: the Updater clones it
+/// for every post); clones share one connection pool.
 #[derive(Clone)]
-pub(crate) struct ConductorClient {
+pub(crate) struct ConductorClient(Arc<ClientShared>);
+
+impl std::ops::Deref for ConductorClient {
+    type Target = ClientShared;
+
+    fn deref(&self) -> &ClientShared {
+        &self.0
+    }
+}
+
+/// What the clones of one [`ConductorClient`] share.
+pub(crate) struct ClientShared {
     http: Client<ServerConnector, Full<Bytes>>,
     base: Arc<str>,
     /// The server's host, for messages about its certificate.
@@ -119,7 +136,8 @@ pub(crate) struct ConductorClient {
     origin: Arc<str>,
     /// Proxies, for calls to hosts other than the server.
     proxy: Arc<ProxySettings>,
-    buffers: Arc<Mutex<Vec<DecodeBuffers>>>,
+    /// Decode buffers kept between calls, at most [`POOLED_DECODE_BUFFERS`].
+    buffers: Mutex<Vec<DecodeBuffers>>,
     auth: Option<Arc<TokenSource>>,
 }
 
@@ -160,7 +178,7 @@ impl ConductorClient {
         };
         let update_uri = uri(UPDATE_ROUTE)?;
         let origin = origin(&update_uri);
-        Ok(Self {
+        Ok(Self(Arc::new(ClientShared {
             http,
             server: Arc::from(update_uri.host().unwrap_or_default()),
             forward_auth: connect::forwarding_auth(&settings.proxy, &update_uri),
@@ -174,9 +192,9 @@ impl ConductorClient {
             max_output_bytes: settings.max_output_bytes,
             origin: Arc::from(origin.as_str()),
             proxy: Arc::new(settings.proxy.clone()),
-            buffers: Arc::new(Mutex::new(Vec::new())),
+            buffers: Mutex::new(Vec::new()),
             auth: settings.auth.clone(),
-        })
+        })))
     }
 
     /// The URL prefix of batch polls for `task_type` by `worker_id` in `domain`.
@@ -624,7 +642,7 @@ impl ConductorClient {
 
     fn return_buffers(&self, buffers: DecodeBuffers) {
         let mut pool = self.buffers.lock().unwrap_or_else(PoisonError::into_inner);
-        if pool.len() < 8 {
+        if pool.len() < POOLED_DECODE_BUFFERS {
             pool.push(buffers);
         }
     }
