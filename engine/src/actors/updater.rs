@@ -149,14 +149,18 @@ impl Updater {
             self.in_flight += 1;
             let next = self.slot_for_next_task(&mut pending);
             let span = pending.span.clone();
-            let post = post(
-                self.client.clone(),
-                pending,
-                body,
-                next,
-                Arc::clone(&self.pipeline),
-            )
-            .instrument(span);
+            // Boxed where it is made: the post future holds the HTTP call's state (kilobytes),
+            // and every wrapper below would otherwise copy it.
+            let post = Box::pin(
+                post(
+                    self.client.clone(),
+                    pending,
+                    body,
+                    next,
+                    Arc::clone(&self.pipeline),
+                )
+                .instrument(span),
+            );
             ctx.spawn(
                 post.into_actor(self)
                     .map(|(pending, posted), updater, ctx| {
