@@ -178,7 +178,9 @@ impl TokenSource {
                 _ => state.generation,
             }
         };
-        self.refresh(http, base, deadline, seen).await
+        // Boxed: a refresh is an HTTP call of its own, rare (once per token lifetime); inline,
+        // it would make every call's future larger by a third, and every copy of it too.
+        Box::pin(self.refresh(http, base, deadline, seen)).await
     }
 
     /// Drops the token a request was refused with, so the next call mints a new one.

@@ -446,14 +446,17 @@ impl ConductorClient {
     }
 
     /// Posts `body` to `uri` with the server's token; a non-2xx answer is an error.
-    async fn post(
-        &self,
+    ///
+    /// Not `async`: it returns [`call`](Self::call)'s future as it is, one layer fewer for
+    /// every post's future to be copied through (the call's state is over a kilobyte).
+    fn post<'a>(
+        &'a self,
         uri: &Uri,
         route: &'static str,
         body: Bytes,
         accept: HeaderValue,
-        answer: &mut Vec<u8>,
-    ) -> Result<StatusCode, ClientError> {
+        answer: &'a mut Vec<u8>,
+    ) -> impl Future<Output = Result<StatusCode, ClientError>> + use<'a> {
         self.call(
             Method::POST,
             uri.clone(),
@@ -463,7 +466,6 @@ impl ConductorClient {
             answer,
             Authorized::Yes,
         )
-        .await
     }
 
     /// Whether the server answers, as this client's calls found it.
@@ -505,22 +507,24 @@ impl ConductorClient {
     /// `X-Authorization`; a 401/403 that says the token expired or is invalid gets a new
     /// token and one replay. A 2xx body over `max_response_bytes` is [`ClientError::TooLarge`];
     /// an error body is cut at the limit.
+    ///
+    /// Not `async`, like [`post`](Self::post): it returns
+    /// [`send_within`](Self::send_within)'s future as it is.
     #[allow(clippy::too_many_arguments)]
-    async fn send(
-        &self,
+    fn send<'a>(
+        &'a self,
         method: Method,
         uri: Uri,
         route: &'static str,
         body: Option<Bytes>,
         accept: HeaderValue,
-        answer: &mut Vec<u8>,
+        answer: &'a mut Vec<u8>,
         authorized: Authorized,
-    ) -> Result<StatusCode, ClientError> {
+    ) -> impl Future<Output = Result<StatusCode, ClientError>> + use<'a> {
         let deadline = self.deadline_for(body.as_ref().map_or(0, Bytes::len));
         self.send_within(
             method, uri, route, body, accept, answer, authorized, deadline,
         )
-        .await
     }
 
     /// [`send`](Self::send) with an explicit deadline. A call that runs out of time is
