@@ -1,7 +1,8 @@
 //! Decoding a 100-task batch-poll answer: simd-json with reused buffers (the body copied into a
 //! reused `Vec`, parsed in place), the engine client's fast path (a padded copy parsed with
 //! `fill_tape_padded`, tape reused, the body left intact for the per-task fallback), and
-//! serde_json.
+//! serde_json. Then the same for an update-v2 answer (one task, about 1 KB), the way nearly
+//! every task reaches a busy worker.
 
 use baton_bench::fixtures;
 use baton_model::Task;
@@ -63,5 +64,46 @@ fn decode(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, decode);
+fn decode_single(c: &mut Criterion) {
+    let body = serde_json::to_vec(&fixtures::sample_task("bench", 7)).unwrap_or_default();
+    let mut group = c.benchmark_group("decode_update_v2_1");
+    group.throughput(Throughput::Bytes(body.len() as u64));
+
+    group.bench_function("simd_json_padded_tape_reused", |b| {
+        let mut padded: Vec<u8> = Vec::with_capacity(body.len() + simd_json::INPUT_PADDING);
+        let mut scratch = simd_json::Buffers::new(body.len());
+        let mut kept = simd_json::Tape::null();
+        b.iter(|| {
+            padded.clear();
+            padded.extend_from_slice(&body);
+            padded.resize(body.len() + simd_json::INPUT_PADDING, b' ');
+            let mut tape = std::mem::replace(&mut kept, simd_json::Tape::null()).reset();
+            let task: Option<Task> =
+                match simd_json::fill_tape_padded(&mut padded, body.len(), &mut scratch, &mut tape)
+                {
+                    Ok(()) => {
+                        let mut de = simd_json::Deserializer::from_tape(tape);
+                        let task = serde::Deserialize::deserialize(&mut de).ok();
+                        tape = de.into_tape();
+                        task
+                    }
+                    Err(_) => None,
+                };
+            kept = tape.reset();
+            assert!(task.is_some());
+            black_box(task)
+        });
+    });
+
+    group.bench_function("serde_json", |b| {
+        b.iter(|| {
+            let task: Option<Task> = serde_json::from_slice(black_box(&body)).ok();
+            assert!(task.is_some());
+            black_box(task)
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(benches, decode, decode_single);
 criterion_main!(benches);
