@@ -85,7 +85,8 @@ struct Args {
     /// The soak's length in seconds, with --scaling.
     #[arg(long, default_value_t = 600.0)]
     soak_secs: f64,
-    /// Where results.json, results.md, throughput.svg and logs/ go.
+    /// Where results.json, results.md, throughput.svg and logs/ go (with --scaling:
+    /// scaling.json, scaling.md, scaling-*.svg, soak-rss.svg and logs/).
     #[arg(long)]
     out: PathBuf,
     /// Repetitions (default: 3, or 1 with --quick).

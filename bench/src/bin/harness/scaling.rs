@@ -720,7 +720,7 @@ pub fn markdown(report: &ScalingReport) -> String {
     let _ = writeln!(out, "# Baton scaling runs\n");
     let _ = writeln!(
         out,
-        "Machine: {}. Baton on threads (`baton_worker`), a fresh baton-mock per run ({}). {} \
+        "Machine: {}. Baton on threads (`baton_worker`); server: {}. {} \
          repetition(s) per sweep point, interleaved; {} s warm-up after the first completed \
          task, {} s window; soak window {} s. The machine was {:.0}% busy in the second before \
          the first run{}.{}\n",

@@ -1,7 +1,7 @@
 //! The scaling runs' plots: per sweep, tasks/s and client CPU µs/task against the swept value
 //! (log x, medians joined, min–max as bars: `scaling-concurrency.svg`,
 //! `scaling-task-types.svg`, `scaling-payload.svg`), and the soak's RSS over time
-//! (`soak-rss.svg`).
+//! (`soak-rss.svg`). Lines are drawn as paths: the harness's plotters has no series features.
 
 use std::path::Path;
 
@@ -96,10 +96,13 @@ fn panel<DB: DrawingBackend>(
         .draw()
         .map_err(|e| e.to_string())?;
     chart
-        .draw_series(LineSeries::new(
-            points.iter().map(|&(x, median, _, _)| (x, median)),
+        .draw_series(std::iter::once(PathElement::new(
+            points
+                .iter()
+                .map(|&(x, median, _, _)| (x, median))
+                .collect::<Vec<_>>(),
             LINE.stroke_width(2),
-        ))
+        )))
         .map_err(|e| e.to_string())?;
     chart
         .draw_series(
@@ -155,10 +158,13 @@ pub fn draw_soak(path: &Path, soak: &SoakResult) -> Result<(), PlotError> {
         .draw()
         .map_err(|e| fail(e.to_string()))?;
     chart
-        .draw_series(LineSeries::new(
-            soak.samples.iter().map(|s| (s.secs, s.rss_mib)),
+        .draw_series(std::iter::once(PathElement::new(
+            soak.samples
+                .iter()
+                .map(|s| (s.secs, s.rss_mib))
+                .collect::<Vec<_>>(),
             LINE.stroke_width(2),
-        ))
+        )))
         .map_err(|e| fail(e.to_string()))?;
     root.present().map_err(|e| fail(e.to_string()))
 }
