@@ -9,6 +9,7 @@
 //! | [`procfs`] | CPU time and memory of a process tree, the machine's busy share |
 //! | [`processes`] | a baton-mock process on a free port, signals |
 //! | [`window`] | keeping the queue fed, measuring a window, draining, medians |
+//! | [`workload`] | task-type names, concurrency split over them, input payloads of a size |
 
 /// What can go wrong talking to the mock or reading `/proc`.
 #[derive(Debug, thiserror::Error)]
@@ -332,6 +333,18 @@ pub mod procfs {
             .ok_or_else(|| malformed(&path, "VmHWM"))
     }
 
+    /// Resident set size of process `pid` right now (`VmRSS`), in KiB.
+    pub fn rss_kib(pid: u32) -> Result<u64, BenchError> {
+        let path = format!("/proc/{pid}/status");
+        let status = read(&path)?;
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|value| value.split_whitespace().next())
+            .and_then(|kib| kib.parse().ok())
+            .ok_or_else(|| malformed(&path, "VmRSS"))
+    }
+
     /// Proportional set size of process `pid` (`Pss` of `smaps_rollup`), in KiB.
     pub fn pss_kib(pid: u32) -> Result<u64, BenchError> {
         let path = format!("/proc/{pid}/smaps_rollup");
@@ -377,6 +390,8 @@ pub mod procfs {
         pub cpu_ticks: u64,
         /// The sum of every process's peak resident set size, in KiB.
         pub peak_rss_kib: u64,
+        /// The sum of every process's resident set size now, in KiB.
+        pub rss_kib: u64,
         /// The sum of every process's proportional set size, in KiB.
         pub pss_kib: u64,
         /// How many processes the tree had.
@@ -389,6 +404,7 @@ pub mod procfs {
         let mut usage = TreeUsage {
             cpu_ticks: cpu_ticks(root)?,
             peak_rss_kib: peak_rss_kib(root)?,
+            rss_kib: rss_kib(root)?,
             pss_kib: pss_kib(root).unwrap_or(0),
             processes: 1,
         };
@@ -396,6 +412,7 @@ pub mod procfs {
             if let (Ok(ticks), Ok(rss)) = (cpu_ticks(pid), peak_rss_kib(pid)) {
                 usage.cpu_ticks += ticks;
                 usage.peak_rss_kib += rss;
+                usage.rss_kib += rss_kib(pid).unwrap_or(0);
                 usage.pss_kib += pss_kib(pid).unwrap_or(0);
                 usage.processes += 1;
             }
@@ -471,6 +488,7 @@ pub mod procfs {
             let usage = tree_usage(me).unwrap();
             assert!(usage.processes >= 2, "{usage:?}");
             assert!(usage.peak_rss_kib > peak_rss_kib(me).unwrap());
+            assert!(usage.rss_kib > rss_kib(me).unwrap(), "{usage:?}");
             assert!(usage.pss_kib > 0);
             let _ = child.kill();
             let _ = child.wait();
@@ -560,3 +578,4 @@ pub mod processes {
 }
 
 pub mod window;
+pub mod workload;

@@ -10,21 +10,48 @@ use crate::BenchError;
 use crate::admin::{AdminClient, Ledger};
 use crate::procfs::{self, MachineCpu};
 
-/// The queue is never topped up below this many tasks.
+/// The queue is never topped up below this many tasks (unless the byte bound says fewer).
 const MIN_BACKLOG: u64 = 500;
 /// Nor above this many.
 const MAX_BACKLOG: u64 = 200_000;
+/// Nor above this many bytes of task input in all: with large inputs (1 MB each) a
+/// half-second backlog of a fast client would otherwise be gigabytes in the mock.
+const MAX_BACKLOG_BYTES: u64 = 128 * 1024 * 1024;
 /// Seconds of the client's pace kept queued: enough that it never waits for the feeder,
 /// little enough that a drain after the window is short.
 const BACKLOG_SECS: f64 = 0.5;
 /// How often the feeder looks at the queue.
 const FEED_EVERY: Duration = Duration::from_millis(25);
 
-/// Keeps `task_type` tasks queued: about half a second of the client's observed pace.
+/// The backlog bounds for tasks whose input is `input_bytes` long: `(least, most)` tasks.
+/// The byte bound lowers both (never below one task).
+fn backlog_bounds(input_bytes: u64) -> (u64, u64) {
+    let by_bytes = (MAX_BACKLOG_BYTES / input_bytes.max(1)).max(1);
+    (MIN_BACKLOG.min(by_bytes), MAX_BACKLOG.min(by_bytes))
+}
+
+/// `count` tasks shared out over `types` task types, starting at type `first` and going
+/// round: the first `count % types` types from `first` on get one more. Answers
+/// `(type index, count)` for every type that gets at least one task.
+fn share_out(count: u64, types: usize, first: usize) -> Vec<(usize, u64)> {
+    let types = types.max(1);
+    let share = count / types as u64;
+    let extra = (count % types as u64) as usize;
+    (0..types)
+        .map(|k| ((first + k) % types, share + u64::from(k < extra)))
+        .filter(|(_, n)| *n > 0)
+        .collect()
+}
+
+/// Keeps tasks queued: about half a second of the client's observed pace, bounded by count
+/// and by bytes of input, shared round-robin over one or more task types.
 #[derive(Debug)]
 pub struct Feeder {
-    task_type: String,
+    task_types: Vec<String>,
     input: serde_json::Value,
+    /// Where the next top-up's remainder starts, so no type is favoured.
+    next_type: usize,
+    bounds: (u64, u64),
     backlog: u64,
     last: Option<(Instant, u64)>,
 }
@@ -32,17 +59,51 @@ pub struct Feeder {
 impl Feeder {
     /// A feeder of `task_type` tasks with `input` as their `inputData`.
     pub fn new(task_type: &str, input: serde_json::Value) -> Self {
+        Self::with_types(vec![task_type.to_owned()], input)
+    }
+
+    /// A feeder of tasks of every one of `task_types` (in equal shares; none given: one type
+    /// named `bench`), each with `input` as its `inputData`.
+    pub fn with_types(mut task_types: Vec<String>, input: serde_json::Value) -> Self {
+        if task_types.is_empty() {
+            task_types.push("bench".to_owned());
+        }
+        let bounds = backlog_bounds(crate::workload::input_bytes(&input) as u64);
         Self {
-            task_type: task_type.to_owned(),
+            task_types,
             input,
-            backlog: MIN_BACKLOG,
+            next_type: 0,
+            bounds,
+            backlog: bounds.0,
             last: None,
         }
     }
 
-    /// The task type fed.
+    /// The (first) task type fed.
     pub fn task_type(&self) -> &str {
-        &self.task_type
+        self.task_types.first().map_or("", String::as_str)
+    }
+
+    /// Every task type fed.
+    pub fn task_types(&self) -> &[String] {
+        &self.task_types
+    }
+
+    /// Enqueues `count` tasks shared over the task types, in requests of at most the mock's
+    /// bulk-enqueue bound.
+    async fn enqueue(&mut self, admin: &AdminClient, count: u64) -> Result<(), BenchError> {
+        let types = self.task_types.len();
+        for (index, mut left) in share_out(count, types, self.next_type) {
+            while left > 0 {
+                let now = left.min(baton_mock::MAX_ENQUEUE_COUNT);
+                admin
+                    .enqueue(&self.task_types[index], now, &self.input)
+                    .await?;
+                left -= now;
+            }
+        }
+        self.next_type = (self.next_type + (count % types as u64) as usize) % types;
+        Ok(())
     }
 
     /// Tops the queue up until `until` (at least once); answers the last ledger read.
@@ -58,15 +119,15 @@ impl Feeder {
                 let secs = now.duration_since(then).as_secs_f64();
                 if secs >= 0.2 {
                     let rate = ledger.completed.saturating_sub(completed) as f64 / secs;
-                    self.backlog = ((rate * BACKLOG_SECS) as u64).clamp(MIN_BACKLOG, MAX_BACKLOG);
+                    self.backlog =
+                        ((rate * BACKLOG_SECS) as u64).clamp(self.bounds.0, self.bounds.1);
                     self.last = Some((now, ledger.completed));
                 }
             } else {
                 self.last = Some((now, ledger.completed));
             }
-            if ledger.queued < self.backlog * 3 / 4 {
-                admin
-                    .enqueue(&self.task_type, self.backlog - ledger.queued, &self.input)
+            if ledger.queued < self.backlog * 3 / 4 || ledger.queued == 0 {
+                self.enqueue(admin, self.backlog.saturating_sub(ledger.queued))
                     .await?;
             }
             if now >= until {
@@ -94,6 +155,8 @@ pub struct WindowFigures {
     pub other_load_cores: f64,
     /// The client tree's summed peak RSS at the end of the window, in MiB.
     pub peak_rss_mib: f64,
+    /// The client tree's summed resident set size at the end of the window, in MiB.
+    pub rss_mib: f64,
     /// The client tree's summed PSS at the end of the window, in MiB.
     pub pss_mib: f64,
     /// Processes in the client's tree at the end of the window.
@@ -126,6 +189,17 @@ impl WindowFigures {
     }
 }
 
+/// One reading taken during a sampled window ([`measure_sampled`]).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Sample {
+    /// Seconds since the window started.
+    pub secs: f64,
+    /// The client tree's summed resident set size (`VmRSS`), in MiB.
+    pub rss_mib: f64,
+    /// Tasks completed since the window started.
+    pub completed: u64,
+}
+
 /// Measures `window` of the running client `client_pid` (its whole process tree) against the
 /// mock `server_pid`, feeding the queue throughout.
 pub async fn measure(
@@ -135,6 +209,21 @@ pub async fn measure(
     server_pid: Option<u32>,
     window: Duration,
 ) -> Result<WindowFigures, BenchError> {
+    measure_sampled(admin, feeder, client_pid, server_pid, window, None)
+        .await
+        .map(|(figures, _)| figures)
+}
+
+/// [`measure`], plus, with `every`, a [`Sample`] of the client's memory and the completed
+/// count at each `every` through the window (for a soak).
+pub async fn measure_sampled(
+    admin: &AdminClient,
+    feeder: &mut Feeder,
+    client_pid: u32,
+    server_pid: Option<u32>,
+    window: Duration,
+    every: Option<Duration>,
+) -> Result<(WindowFigures, Vec<Sample>), BenchError> {
     let ticks = procfs::clock_ticks_per_sec() as f64;
     let server_ticks = || server_pid.map_or(Ok(0), procfs::cpu_ticks);
     let start_ledger = admin.ledger().await?;
@@ -142,8 +231,28 @@ pub async fn measure(
     let start_server = server_ticks()?;
     let start_machine = MachineCpu::now()?;
     let start = Instant::now();
+    let end = start + window;
 
-    feeder.feed_until(admin, start + window).await?;
+    let mut samples = Vec::new();
+    match every.filter(|every| !every.is_zero()) {
+        None => {
+            feeder.feed_until(admin, end).await?;
+        }
+        Some(every) => {
+            let mut next = start + every;
+            while next <= end {
+                let ledger = feeder.feed_until(admin, next).await?;
+                let usage = procfs::tree_usage(client_pid)?;
+                samples.push(Sample {
+                    secs: start.elapsed().as_secs_f64(),
+                    rss_mib: usage.rss_kib as f64 / 1024.0,
+                    completed: ledger.completed.saturating_sub(start_ledger.completed),
+                });
+                next += every;
+            }
+            feeder.feed_until(admin, end).await?;
+        }
+    }
 
     let end_ledger = admin.ledger().await?;
     let end_client = procfs::tree_usage(client_pid)?;
@@ -157,7 +266,7 @@ pub async fn measure(
     let busy_share = end_machine.busy_since(&start_machine);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
     let ours = (client_cpu_secs + server_cpu_secs) / secs;
-    Ok(WindowFigures {
+    let figures = WindowFigures {
         tasks: end_ledger.completed.saturating_sub(start_ledger.completed),
         secs,
         client_cpu_secs,
@@ -165,12 +274,14 @@ pub async fn measure(
         busy_share,
         other_load_cores: (busy_share * cores - ours).max(0.0),
         peak_rss_mib: end_client.peak_rss_kib as f64 / 1024.0,
+        rss_mib: end_client.rss_kib as f64 / 1024.0,
         pss_mib: end_client.pss_kib as f64 / 1024.0,
         processes: end_client.processes,
         api_requests: end_ledger
             .api_requests
             .saturating_sub(start_ledger.api_requests),
-    })
+    };
+    Ok((figures, samples))
 }
 
 /// With feeding stopped: waits up to `max` for the queue to empty and every task handed out
@@ -237,6 +348,49 @@ mod tests {
         assert_eq!(median([4.0, 1.0, 3.0, 2.0]), Some(2.5));
         assert_eq!(median([f64::NAN, 5.0]), Some(5.0));
         assert_eq!(median([]), None);
+    }
+
+    #[test]
+    fn the_backlog_is_bounded_by_bytes_for_large_inputs() {
+        assert_eq!(backlog_bounds(2), (MIN_BACKLOG, MAX_BACKLOG));
+        assert_eq!(backlog_bounds(0), (MIN_BACKLOG, MAX_BACKLOG));
+        let (least, most) = backlog_bounds(1_000_011);
+        assert_eq!((least, most), (134, 134));
+        assert!(most * 1_000_011 <= MAX_BACKLOG_BYTES);
+        assert_eq!(backlog_bounds(10_011).1, MAX_BACKLOG_BYTES / 10_011);
+        assert_eq!(backlog_bounds(u64::MAX), (1, 1), "never below one task");
+    }
+
+    #[test]
+    fn top_ups_go_round_the_types() {
+        assert_eq!(share_out(10, 1, 0), [(0, 10)]);
+        assert_eq!(share_out(7, 3, 0), [(0, 3), (1, 2), (2, 2)]);
+        assert_eq!(share_out(7, 3, 2), [(2, 3), (0, 2), (1, 2)]);
+        assert_eq!(share_out(2, 5, 4), [(4, 1), (0, 1)]);
+        assert_eq!(share_out(0, 3, 0), []);
+    }
+
+    #[tokio::test]
+    async fn several_types_are_fed_in_equal_shares_with_the_input_given() {
+        let mock = baton_mock::MockServer::start().await.unwrap();
+        let admin = AdminClient::new(&mock.base_url());
+        let types = crate::workload::task_type_names("feed_types", 3);
+        let input = crate::workload::payload_input(100);
+        let mut feeder = Feeder::with_types(types.clone(), input.clone());
+        feeder.feed_until(&admin, Instant::now()).await.unwrap();
+        assert_eq!(admin.ledger().await.unwrap().queued, MIN_BACKLOG);
+        let mut seen = Vec::new();
+        for task_type in &types {
+            let polled = mock.core().poll(task_type, None, Some("feeder-test"), 1000);
+            assert!(
+                polled
+                    .iter()
+                    .all(|t| serde_json::Value::Object(t.input_data.clone()) == input),
+                "{task_type}"
+            );
+            seen.push(polled.len());
+        }
+        assert_eq!(seen, [167, 167, 166]);
     }
 
     #[tokio::test]

@@ -4,6 +4,8 @@
 use std::path::Path;
 use std::process::Command;
 
+use baton_bench::workload::{payload_input, task_type_names};
+
 /// Which family a configuration belongs to; Baton's own losses fail the run, peers' do not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -25,6 +27,10 @@ pub enum Client {
         concurrency: usize,
         /// Most tasks per poll (`None`: Baton's default).
         batch: Option<usize>,
+        /// Task types (workers) sharing the concurrency; 1 is the plain task type.
+        task_types: usize,
+        /// Milliseconds each task awaits before answering (0: answers at once).
+        work_ms: u64,
     },
     /// `baton_worker --placement processes`.
     BatonProcesses {
@@ -92,6 +98,8 @@ pub struct Config {
     pub no_update_v2: bool,
     /// Whether `--quick` runs it.
     pub quick: bool,
+    /// Bytes of payload in each task's input (0: an empty input).
+    pub payload_bytes: usize,
 }
 
 /// Where the programs live.
@@ -114,7 +122,47 @@ impl Config {
             client,
             no_update_v2: false,
             quick: false,
+            payload_bytes: 0,
         }
+    }
+
+    /// A Baton threads configuration as the scaling runs vary it: `concurrency` in all over
+    /// `task_types` types, tasks awaiting `work_ms` each and carrying `payload_bytes` of input.
+    pub fn baton_scaling(
+        name: &str,
+        description: &str,
+        concurrency: usize,
+        task_types: usize,
+        work_ms: u64,
+        payload_bytes: usize,
+    ) -> Self {
+        let mut config = Self::new(
+            name,
+            description,
+            Family::Baton,
+            Client::BatonThreads {
+                concurrency,
+                batch: None,
+                task_types,
+                work_ms,
+            },
+        );
+        config.payload_bytes = payload_bytes;
+        config
+    }
+
+    /// The task types the client polls, given the base name: the client's own naming
+    /// ([`task_type_names`]).
+    pub fn task_types(&self, base: &str) -> Vec<String> {
+        match self.client {
+            Client::BatonThreads { task_types, .. } => task_type_names(base, task_types),
+            _ => vec![base.to_owned()],
+        }
+    }
+
+    /// Each task's `inputData`.
+    pub fn input(&self) -> serde_json::Value {
+        payload_input(self.payload_bytes)
     }
 
     fn plain(mut self) -> Self {
@@ -157,11 +205,22 @@ impl Config {
             command
         };
         let mut command = match &self.client {
-            Client::BatonThreads { concurrency, batch } => {
+            Client::BatonThreads {
+                concurrency,
+                batch,
+                task_types,
+                work_ms,
+            } => {
                 let mut command = Command::new(programs.bin.join("baton_worker"));
                 command.args(["--concurrency", &concurrency.to_string()]);
                 if let Some(batch) = batch {
                     command.args(["--batch-size", &batch.to_string()]);
+                }
+                if *task_types > 1 {
+                    command.args(["--task-types", &task_types.to_string()]);
+                }
+                if *work_ms > 0 {
+                    command.args(["--work-ms", &work_ms.to_string()]);
                 }
                 command
             }
@@ -244,7 +303,12 @@ pub fn all() -> Vec<Config> {
             &name,
             &description,
             Family::Baton,
-            Client::BatonThreads { concurrency, batch },
+            Client::BatonThreads {
+                concurrency,
+                batch,
+                task_types: 1,
+                work_ms: 0,
+            },
         )
     };
     vec![
@@ -349,6 +413,40 @@ mod tests {
             assert!(quick.iter().any(|c| c.family == family), "{family:?}");
         }
         assert!(quick.iter().all(|c| c.needs() != Needs::RustSdk));
+    }
+
+    #[test]
+    fn scaling_configurations_pass_their_knobs_and_name_their_types() {
+        let programs = Programs {
+            root: Path::new("/repo"),
+            bin: Path::new("/repo/target/harness/bin"),
+            python: Path::new("/venv/bin/python"),
+        };
+        let args = |config: &Config| -> Vec<String> {
+            config
+                .command(&programs, "http://127.0.0.1:1/api", "bench")
+                .get_args()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect()
+        };
+        let many = Config::baton_scaling("s", "s", 256, 100, 2000, 10);
+        let many_args = args(&many);
+        for pair in [["--task-types", "100"], ["--work-ms", "2000"]] {
+            assert!(many_args.windows(2).any(|w| w == pair), "{many_args:?}");
+        }
+        assert_eq!(many.task_types("bench").len(), 100);
+        assert_eq!(many.task_types("bench")[0], "bench-0");
+        assert_eq!(many.input()["data"].as_str().map(str::len), Some(10));
+        let plain = Config::baton_scaling("p", "p", 64, 1, 0, 0);
+        let plain_args = args(&plain);
+        assert!(
+            !plain_args
+                .iter()
+                .any(|a| a == "--task-types" || a == "--work-ms"),
+            "{plain_args:?}"
+        );
+        assert_eq!(plain.task_types("bench"), ["bench"]);
+        assert_eq!(plain.input(), serde_json::json!({}));
     }
 
     #[test]

@@ -13,6 +13,16 @@
 //! configuration failed, lost or repeated a task, or completed nothing; peers' losses are
 //! reported, and a configuration whose prerequisite is missing is `skipped`.
 //!
+//! With `--scaling` it runs the scaling set instead ([`scaling`], never with `--quick`): Baton
+//! on threads swept over concurrency (1 to 1024), task types per host (1 to 100) and payload
+//! size (100 B to 1 MB), a soak (`--soak-secs`, default 600) sampling the client's RSS every
+//! second, and the client's memory with 10 000 async tasks in flight; it writes
+//! `scaling.json`, `scaling.md` (with each target of the issue: met or not) and the plots
+//! `scaling-concurrency.svg`, `scaling-task-types.svg`, `scaling-payload.svg` and
+//! `soak-rss.svg` ([`scaling_plot`]). `--only` then matches the sweep points' names
+//! (`scaling-c64`, `scaling-c256-types10`, `scaling-c64-payload-1MB`, …), `scaling-soak` and
+//! `scaling-in-flight-10k`.
+//!
 //! | module | what it does |
 //! |---|---|
 //! | [`configs`] | the configurations and their commands |
@@ -20,12 +30,16 @@
 //! | [`run`] | one run: server, client, warm-up, window, drain, ledger |
 //! | [`report`] | medians and ranges, `results.json`, `results.md`, what fails the run |
 //! | [`plot`] | `throughput.svg` |
+//! | [`scaling`] | `--scaling`: the sweeps, the soak, the in-flight memory run, targets, `scaling.json`, `scaling.md` |
+//! | [`scaling_plot`] | the scaling runs' SVG plots |
 
 mod configs;
 mod plot;
 mod prepare;
 mod report;
 mod run;
+mod scaling;
+mod scaling_plot;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -45,17 +59,34 @@ use crate::run::{Server, Timing};
 /// Command-line arguments.
 #[derive(Debug, Parser)]
 #[command(
-    about = "Runs Baton, the ceiling loop and the peer SDKs on this machine; writes a table and a plot"
+    about = "Runs Baton, the ceiling loop and the peer SDKs on this machine; writes a table and a plot",
+    after_help = "With --scaling, only the scaling set runs (not the configurations above): \
+Baton on threads at concurrency 1, 4, 16, 64, 256 and 1024; 1, 10 and 100 task types at \
+concurrency 256; inputs of 100 B, 10 KB, 100 KB and 1 MB at concurrency 64; a soak at \
+concurrency 256 for --soak-secs; and the memory with 10 000 async tasks in flight. It writes \
+scaling.json, scaling.md and scaling-*.svg, soak-rss.svg under --out. --only then matches \
+the sweep points' names (scaling-c64, scaling-c256-types10, scaling-c64-payload-1MB, ...), \
+scaling-soak and scaling-in-flight-10k."
 )]
 struct Args {
     /// A few seconds per configuration, one repetition, a subset (Baton, the ceiling loop,
     /// conductor-python): for CI.
     #[arg(long)]
     quick: bool,
-    /// Run only the configurations whose name matches this regular expression.
+    /// Run only the configurations whose name matches this regular expression (with
+    /// --scaling: the scaling runs whose name matches).
     #[arg(long)]
     only: Option<String>,
-    /// Where results.json, results.md, throughput.svg and logs/ go.
+    /// Run the scaling set instead of the configurations: sweeps over concurrency, task
+    /// types and payload size, a soak and a memory run with 10 000 tasks in flight. Not with
+    /// --quick.
+    #[arg(long)]
+    scaling: bool,
+    /// The soak's length in seconds, with --scaling.
+    #[arg(long, default_value_t = 600.0)]
+    soak_secs: f64,
+    /// Where results.json, results.md, throughput.svg and logs/ go (with --scaling:
+    /// scaling.json, scaling.md, scaling-*.svg, soak-rss.svg and logs/).
     #[arg(long)]
     out: PathBuf,
     /// Repetitions (default: 3, or 1 with --quick).
@@ -80,6 +111,13 @@ enum HarnessError {
     Only(#[from] regex::Error),
     #[error("no configuration matches")]
     NothingToRun,
+    #[error(
+        "--scaling cannot run with --quick: the scaling runs take minutes; shorten them with \
+         --repetitions, --warmup-secs, --window-secs and --soak-secs instead"
+    )]
+    ScalingQuick,
+    #[error("--soak-secs must be a positive number of seconds")]
+    SoakSecs,
     #[error("preparing: {0}")]
     Prepare(#[from] PrepareError),
     #[error("{0}")]
@@ -124,13 +162,19 @@ fn main() -> ExitCode {
 
 /// Runs everything; answers the failures that make the run fail.
 async fn harness(args: Args) -> Result<Vec<String>, HarnessError> {
+    if args.scaling && args.quick {
+        return Err(HarnessError::ScalingQuick);
+    }
+    if args.scaling && !(args.soak_secs.is_finite() && args.soak_secs > 0.0) {
+        return Err(HarnessError::SoakSecs);
+    }
     let only = args.only.as_deref().map(regex::Regex::new).transpose()?;
     let configs: Vec<Config> = configs::all()
         .into_iter()
         .filter(|c| !args.quick || c.quick)
         .filter(|c| only.as_ref().is_none_or(|re| re.is_match(&c.name)))
         .collect();
-    if configs.is_empty() {
+    if configs.is_empty() && !args.scaling {
         return Err(HarnessError::NothingToRun);
     }
     let repetitions = args
@@ -167,7 +211,12 @@ async fn harness(args: Args) -> Result<Vec<String>, HarnessError> {
     eprintln!("harness: building into {}", layout.harness.display());
     prepare::workspace(&layout)?;
     let mut absent: HashMap<Needs, String> = HashMap::new();
-    let mut needs: Vec<Needs> = configs.iter().map(Config::needs).collect();
+    // The scaling set runs workspace binaries only.
+    let mut needs: Vec<Needs> = if args.scaling {
+        Vec::new()
+    } else {
+        configs.iter().map(Config::needs).collect()
+    };
     needs.dedup();
     for need in needs {
         if need == Needs::Workspace || absent.contains_key(&need) {
@@ -204,6 +253,46 @@ async fn harness(args: Args) -> Result<Vec<String>, HarnessError> {
         None => Server::Spawn(&mock),
     };
 
+    if args.scaling {
+        let settings = scaling::Settings {
+            repetitions,
+            timing,
+            soak: Duration::from_secs_f64(args.soak_secs),
+            only: only.as_ref(),
+            programs: &programs,
+            server,
+            logs: &logs,
+        };
+        let context = scaling::ScalingContext {
+            machine: report::machine(),
+            repetitions,
+            warmup_secs: timing.warmup.as_secs_f64(),
+            window_secs: timing.window.as_secs_f64(),
+            soak_secs: args.soak_secs,
+            busy_before,
+            builds_running: compiling,
+            server: args
+                .server
+                .clone()
+                .unwrap_or_else(|| "a fresh baton-mock per run".to_owned()),
+            only: args.only.clone(),
+        };
+        let report = scaling::run(&settings, context).await;
+        let json = serde_json::to_vec_pretty(&report).unwrap_or_default();
+        write(args.out.join("scaling.json"), &json)?;
+        let table = scaling::markdown(&report);
+        write(args.out.join("scaling.md"), table.as_bytes())?;
+        for sweep in report.sweeps.iter().filter(|s| !s.points.is_empty()) {
+            scaling_plot::draw_sweep(&args.out.join(scaling_plot::sweep_file(&sweep.name)), sweep)?;
+        }
+        if let Some(soak) = &report.soak {
+            scaling_plot::draw_soak(&args.out.join("soak-rss.svg"), soak)?;
+        }
+        println!("{table}");
+        eprintln!("harness: wrote {}", args.out.display());
+        return Ok(report.failures());
+    }
+
     let runnable = configs
         .iter()
         .filter(|c| !absent.contains_key(&c.needs()))
@@ -224,20 +313,7 @@ async fn harness(args: Args) -> Result<Vec<String>, HarnessError> {
             let outcome = run::run_once(config, &programs, server, timing, &log)
                 .await
                 .map_err(|err| err.to_string());
-            let line = match &outcome {
-                Ok(f) => format!(
-                    "{:<28} {:>9.0} tasks/s  client {:>8.1} µs/task  server {:>6.1} µs/task  busy {:>3.0}%  other {:.2} cores  lost {}  dup {}",
-                    config.name,
-                    f.tasks_per_s,
-                    f.client_cpu_us_per_task.unwrap_or(f64::NAN),
-                    f.server_cpu_us_per_task.unwrap_or(f64::NAN),
-                    f.busy_share * 100.0,
-                    f.other_load_cores,
-                    f.lost,
-                    f.duplicates
-                ),
-                Err(err) => format!("{:<28} FAILED: {err}", config.name),
-            };
+            let line = report::line(&config.name, &outcome);
             // A hidden bar (stderr not a terminal, as in CI) prints nothing: print directly.
             if bar.is_hidden() {
                 eprintln!("{line}");

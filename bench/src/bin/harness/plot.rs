@@ -17,6 +17,16 @@ pub struct PlotError {
     reason: String,
 }
 
+impl PlotError {
+    /// A failure to draw `path`.
+    pub fn new(path: &Path, reason: String) -> Self {
+        Self {
+            path: path.display().to_string(),
+            reason,
+        }
+    }
+}
+
 fn colour(family: Family) -> RGBColor {
     match family {
         Family::Baton => RGBColor(31, 119, 180),

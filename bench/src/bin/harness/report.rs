@@ -214,13 +214,13 @@ pub struct Context {
     pub server: String,
 }
 
-fn cell(value: Option<f64>, digits: usize) -> String {
+/// A table cell: the figure with `digits` decimals, or `–` when it is missing.
+pub fn cell(value: Option<f64>, digits: usize) -> String {
     value.map_or_else(|| "–".to_owned(), |v| format!("{v:.digits$}"))
 }
 
-/// `results.md`: the machine, the settings, one table row per configuration.
-pub fn markdown(context: &Context, summaries: &[Summary]) -> String {
-    let mut out = String::new();
+/// The machine in words: `N cores, <CPU model>`.
+pub fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|info| {
@@ -231,12 +231,37 @@ pub fn markdown(context: &Context, summaries: &[Summary]) -> String {
         })
         .unwrap_or_else(|| "unknown CPU".to_owned());
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    format!("{cores} cores, {cpu}")
+}
+
+/// The line printed after each run: the main figures, or why it failed.
+pub fn line(name: &str, outcome: &Result<RunFigures, String>) -> String {
+    match outcome {
+        Ok(f) => format!(
+            "{:<28} {:>9.0} tasks/s  client {:>8.1} µs/task  server {:>6.1} µs/task  busy {:>3.0}%  other {:.2} cores  lost {}  dup {}",
+            name,
+            f.tasks_per_s,
+            f.client_cpu_us_per_task.unwrap_or(f64::NAN),
+            f.server_cpu_us_per_task.unwrap_or(f64::NAN),
+            f.busy_share * 100.0,
+            f.other_load_cores,
+            f.lost,
+            f.duplicates
+        ),
+        Err(err) => format!("{name:<28} FAILED: {err}"),
+    }
+}
+
+/// `results.md`: the machine, the settings, one table row per configuration.
+pub fn markdown(context: &Context, summaries: &[Summary]) -> String {
+    let mut out = String::new();
     let _ = writeln!(out, "# Baton beside its peers\n");
     let _ = writeln!(
         out,
-        "Machine: {cores} cores, {cpu}. Mode {}: {} repetition(s), interleaved; {} s warm-up after \
+        "Machine: {}. Mode {}: {} repetition(s), interleaved; {} s warm-up after \
          the first completed task, {} s window. Server: {}. No-op worker returning `{{\"ok\": true}}`. \
          The machine was {:.0}% busy in the second before the first run{}.\n",
+        machine(),
         context.mode,
         context.repetitions,
         context.warmup_secs,
