@@ -1096,22 +1096,26 @@ mod tests {
         );
     }
 
+    fn context() -> ScalingContext {
+        ScalingContext {
+            machine: "m".into(),
+            repetitions: 1,
+            warmup_secs: 1.0,
+            window_secs: 2.0,
+            soak_secs: 3.0,
+            busy_before: 0.0,
+            builds_running: false,
+            server: "s".into(),
+            only: None,
+        }
+    }
+
     #[test]
     fn failures_cover_points_soak_and_the_memory_run() {
         let mut lost = figures(1000.0, 50.0, 10.0);
         lost.lost = 2;
         let report = ScalingReport {
-            context: ScalingContext {
-                machine: "m".into(),
-                repetitions: 1,
-                warmup_secs: 1.0,
-                window_secs: 2.0,
-                soak_secs: 3.0,
-                busy_before: 0.0,
-                builds_running: false,
-                server: "s".into(),
-                only: None,
-            },
+            context: context(),
             sweeps: vec![sweep_of("concurrency", &[(64.0, lost.clone())])],
             soak: Some(SoakResult::new(3.0, Err("boom".into()))),
             in_flight: Some(InFlightResult {
@@ -1134,17 +1138,7 @@ mod tests {
     #[test]
     fn json_shape() {
         let report = ScalingReport {
-            context: ScalingContext {
-                machine: "m".into(),
-                repetitions: 1,
-                warmup_secs: 1.0,
-                window_secs: 2.0,
-                soak_secs: 3.0,
-                busy_before: 0.0,
-                builds_running: false,
-                server: "s".into(),
-                only: None,
-            },
+            context: context(),
             sweeps: vec![sweep_of(
                 "concurrency",
                 &[(64.0, figures(1000.0, 50.0, 10.0))],
