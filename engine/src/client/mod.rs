@@ -62,6 +62,11 @@ const TEXT: HeaderValue = HeaderValue::from_static("text/plain");
 /// Orkes' auth header (no "Bearer" prefix).
 const AUTHORIZATION_HEADER: &str = "x-authorization";
 
+/// The most decode buffers a client keeps between calls: enough for the default 16 result
+/// posts in flight (each update-v2 answer is decoded) plus polls and lease calls, so steady
+/// state decodes without allocating; each holds at most one answer's size.
+const POOLED_DECODE_BUFFERS: usize = 32;
+
 /// The routes called, as named in [`ClientError::Status`].
 const UPDATE_ROUTE: &str = "/tasks";
 const UPDATE_V2_ROUTE: &str = "/tasks/update-v2";
@@ -83,8 +88,7 @@ pub(crate) struct ClientSettings {
     pub(crate) poll_deadline_margin: Duration,
     /// Whether the server answers, shared by every client of a host.
     pub(crate) recovery: Arc<Recovery>,
-    /// The calls its workers have in flight at once: how many idle keep-alive connections and
-    /// decode buffers it keeps.
+    /// How many idle keep-alive connections to keep (at least the calls in flight).
     pub(crate) max_idle_connections: usize,
     /// Orkes token auth, shared by every client of a host.
     pub(crate) auth: Option<Arc<TokenSource>>,
@@ -132,11 +136,8 @@ pub(crate) struct ClientShared {
     origin: Arc<str>,
     /// Proxies, for calls to hosts other than the server.
     proxy: Arc<ProxySettings>,
-    /// Decode buffers kept between calls, one per call its workers have in flight at once
-    /// (`max_idle_connections`), so steady state decodes without allocating; each holds at
-    /// most one answer's size.
+    /// Decode buffers kept between calls, at most [`POOLED_DECODE_BUFFERS`].
     buffers: Mutex<Vec<DecodeBuffers>>,
-    max_pooled_buffers: usize,
     auth: Option<Arc<TokenSource>>,
 }
 
@@ -192,7 +193,6 @@ impl ConductorClient {
             origin: Arc::from(origin.as_str()),
             proxy: Arc::new(settings.proxy.clone()),
             buffers: Mutex::new(Vec::new()),
-            max_pooled_buffers: settings.max_idle_connections.max(1),
             auth: settings.auth.clone(),
         })))
     }
@@ -648,7 +648,7 @@ impl ConductorClient {
 
     fn return_buffers(&self, buffers: DecodeBuffers) {
         let mut pool = self.buffers.lock().unwrap_or_else(PoisonError::into_inner);
-        if pool.len() < self.max_pooled_buffers {
+        if pool.len() < POOLED_DECODE_BUFFERS {
             pool.push(buffers);
         }
     }
