@@ -209,28 +209,14 @@ impl State {
                 "Cannot map a dynamic task based on the parameter and input. Parameter= {param}, input= {}",
                 Value::Object(input)
             );
-            self.fail(
-                id,
-                instance,
-                WorkflowStatus::Failed,
-                Some(reason),
-                None,
-                now,
-            );
+            self.fail_workflow(id, instance, reason, now);
             return;
         };
         let Some(mut def) = self.metadata.task_defs.get(&name).cloned() else {
             let reason = format!(
                 "Invalid task specified.  Cannot find task by name {name} in the task definitions"
             );
-            self.fail(
-                id,
-                instance,
-                WorkflowStatus::Failed,
-                Some(reason),
-                None,
-                now,
-            );
+            self.fail_workflow(id, instance, reason, now);
             return;
         };
         if let Some(retry_count) = task.retry_count {
@@ -395,14 +381,7 @@ impl State {
                 let reason = format!(
                     "baton-mock stopped the workflow after {max_steps} system-task steps in a row without waiting for a worker (an endless loop?)"
                 );
-                self.fail(
-                    id,
-                    instance,
-                    WorkflowStatus::Failed,
-                    Some(reason),
-                    None,
-                    now,
-                );
+                self.fail_workflow(id, instance, reason, now);
                 break;
             }
             match step {

@@ -22,6 +22,25 @@ const OUTPUT_KEY: &str = "conductor.failure_workflow";
 const MAX_FAILURE_CHAIN: u32 = 16;
 
 impl State {
+    /// Fails the workflow (FAILED) for `reason`, with no task to blame: a definition or an
+    /// input the server refuses at scheduling time.
+    pub(super) fn fail_workflow(
+        &mut self,
+        id: u64,
+        instance: &mut Instance,
+        reason: String,
+        now: u64,
+    ) {
+        self.fail(
+            id,
+            instance,
+            WorkflowStatus::Failed,
+            Some(reason),
+            None,
+            now,
+        );
+    }
+
     /// Ends workflow `id` with a failure `status` (FAILED, TIMED_OUT or TERMINATED) decided by
     /// the decider (`failed_task`: the task that caused it), then starts its failure workflow.
     pub(super) fn fail(

@@ -48,28 +48,14 @@ impl State {
         };
         let Some(evaluator) = node.task.evaluator_type.as_deref() else {
             let reason = "No evaluator registered for type: null".to_owned();
-            self.fail(
-                id,
-                instance,
-                WorkflowStatus::Failed,
-                Some(reason),
-                None,
-                now,
-            );
+            self.fail_workflow(id, instance, reason, now);
             return;
         };
         let expression = node.task.expression.as_deref().unwrap_or_default();
         let evaluated = script::evaluate(evaluator, expression, &Value::Object(input.clone()));
         if let Err(script::EvalError::UnknownEvaluator(_)) = &evaluated {
             let reason = format!("No evaluator registered for type: {evaluator}");
-            self.fail(
-                id,
-                instance,
-                WorkflowStatus::Failed,
-                Some(reason),
-                None,
-                now,
-            );
+            self.fail_workflow(id, instance, reason, now);
             return;
         }
         let case = match evaluated {

@@ -61,14 +61,7 @@ impl State {
                 "Task {} is defined as sub-workflow and is missing subWorkflowParams. Please check the workflow definition",
                 task.name
             );
-            self.fail(
-                id,
-                instance,
-                WorkflowStatus::Failed,
-                Some(reason),
-                None,
-                now,
-            );
+            self.fail_workflow(id, instance, reason, now);
             return;
         };
         let mut raw = JsonMap::new();
@@ -101,14 +94,7 @@ impl State {
                         "The Task {} defined as a sub-workflow has no workflow definition available ",
                         task.name
                     );
-                    self.fail(
-                        id,
-                        instance,
-                        WorkflowStatus::Failed,
-                        Some(reason),
-                        None,
-                        now,
-                    );
+                    self.fail_workflow(id, instance, reason, now);
                     return;
                 }
             },

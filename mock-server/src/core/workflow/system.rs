@@ -71,14 +71,7 @@ impl State {
             other => {
                 // Refused at registration and at start; never reached.
                 let reason = format!("task type {other} is not supported by baton-mock");
-                self.fail(
-                    id,
-                    instance,
-                    WorkflowStatus::Failed,
-                    Some(reason),
-                    None,
-                    now,
-                );
+                self.fail_workflow(id, instance, reason, now);
             }
         }
     }
