@@ -435,6 +435,9 @@ impl Handler<Execute> for Executor {
     type Result = ();
 
     fn handle(&mut self, Execute(batch): Execute, _: &mut Self::Context) {
+        if let Some(journal) = &self.launcher.pipeline.journal {
+            journal.commit();
+        }
         for leased in batch {
             self.run_task(leased);
         }

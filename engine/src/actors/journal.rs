@@ -39,11 +39,18 @@ impl<'a> HeldTask<&'a str> {
     }
 }
 
-/// Told which tasks a worker holds. Both calls come from the worker's actors: they must not
+/// Told which tasks a worker holds. The calls come from the worker's actors: they must not
 /// block for long.
+///
+/// Tasks noted as started are recorded by the next [`commit`](Self::commit), which the
+/// Executor calls before it executes anything: tasks that several answers brought in one turn
+/// of the worker's runtime are recorded together, and none is executed unrecorded.
 pub(crate) trait TaskJournal: Send + Sync + std::fmt::Debug {
-    /// These tasks are now held, and about to be executed: recorded before the call returns.
+    /// These tasks are now held, and about to be executed.
     fn started(&self, tasks: &[HeldTask<&str>]);
+
+    /// Records every task noted as started since the last commit before returning.
+    fn commit(&self);
 
     /// The task `task_id` is no longer held (its result was delivered or given up); may be
     /// recorded a little later.

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
-use super::wire::{self, Control, Report};
+use super::wire::{self, Control, Report, TasksLine};
 use super::{CONCURRENCY_ENV, PAUSED_ENV};
 use crate::actors::{HeldTask, Pipeline, TaskJournal};
 use crate::config::WorkerSettings;
@@ -35,7 +35,7 @@ pub(crate) fn start(mut host: WorkerHost, stop: Stop) -> Result<HostHandle, Host
     let link = Arc::new(ParentLink {
         outbox: Mutex::new(Outbox {
             stream,
-            ended: Vec::new(),
+            noted: TasksLine::default(),
             line: Vec::with_capacity(1024),
             broken: false,
         }),
@@ -152,8 +152,8 @@ struct ParentLink {
 #[derive(Debug)]
 struct Outbox {
     stream: UnixStream,
-    /// Ended task ids not sent yet.
-    ended: Vec<String>,
+    /// The tasks started and ended since the last line was written.
+    noted: TasksLine,
     /// The line being written (kept to reuse its allocation).
     line: Vec<u8>,
     /// Whether the parent stopped listening: nothing more is written.
@@ -161,17 +161,14 @@ struct Outbox {
 }
 
 impl Outbox {
-    /// Writes `started` and every ended id in one line; false once the parent is gone.
-    fn write_tasks(&mut self, started: Vec<HeldTask<&str>>) -> bool {
+    /// Writes the tasks noted since the last line; false once the parent is gone.
+    fn write_tasks(&mut self) -> bool {
         if self.broken {
             return false;
         }
         self.line.clear();
-        let ended: Vec<&str> = self.ended.iter().map(String::as_str).collect();
-        let report = Report::Tasks { started, ended };
-        let written =
-            wire::encode(&mut self.line, &report).and_then(|()| self.stream.write_all(&self.line));
-        self.ended.clear();
+        self.noted.take(&mut self.line);
+        let written = self.stream.write_all(&self.line);
         self.settle(written)
     }
 
@@ -202,19 +199,19 @@ impl ParentLink {
         self.outbox.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Sends the ended tasks not sent yet; false once the parent is gone.
+    /// Sends the tasks noted and not sent yet; false once the parent is gone.
     fn flush(&self) -> bool {
         let mut outbox = self.outbox();
-        if outbox.ended.is_empty() {
+        if outbox.noted.is_empty() {
             return !outbox.broken;
         }
-        outbox.write_tasks(Vec::new())
+        outbox.write_tasks()
     }
 
     fn send_status(&self, status: WorkerStatus) -> bool {
         let mut outbox = self.outbox();
-        if !outbox.ended.is_empty() {
-            outbox.write_tasks(Vec::new());
+        if !outbox.noted.is_empty() {
+            outbox.write_tasks();
         }
         outbox.write_status(status)
     }
@@ -222,7 +219,18 @@ impl ParentLink {
 
 impl TaskJournal for ParentLink {
     fn started(&self, tasks: &[HeldTask<&str>]) {
-        self.outbox().write_tasks(tasks.to_vec());
+        let mut outbox = self.outbox();
+        for task in tasks {
+            // Encoding strings into a vector cannot fail.
+            let _ = outbox.noted.start(task);
+        }
+    }
+
+    fn commit(&self) {
+        let mut outbox = self.outbox();
+        if outbox.noted.has_started() {
+            outbox.write_tasks();
+        }
     }
 
     fn ended(&self, task_id: &str) {
@@ -230,9 +238,9 @@ impl TaskJournal for ParentLink {
         if outbox.broken {
             return;
         }
-        outbox.ended.push(task_id.to_owned());
-        if outbox.ended.len() >= ENDED_BATCH || self.draining.is_cancelled() {
-            outbox.write_tasks(Vec::new());
+        let _ = outbox.noted.end(task_id);
+        if outbox.noted.ended_count() >= ENDED_BATCH || self.draining.is_cancelled() {
+            outbox.write_tasks();
         }
     }
 }

@@ -3,7 +3,9 @@
 //! A worker process's stdin is one end of a Unix socket pair whose other end its parent keeps:
 //! both directions carry one JSON object per line. Up, the child reports the tasks it holds
 //! ([`Report::Tasks`], written before the tasks are executed) and its status every half
-//! second; down, the parent controls it ([`Control`]). When the parent goes away, even by
+//! second; down, the parent controls it ([`Control`]). Reports are written once per task the
+//! child admits, so they are externally tagged (`{"tasks":{…}}`): serde reads them in one pass,
+//! where an internally tagged enum would buffer every report before decoding it. When the parent goes away, even by
 //! SIGKILL, the kernel closes its end and the child reads end-of-file: it drains and exits.
 
 use std::io::{self, BufRead, Read, Write};
@@ -19,7 +21,7 @@ const MAX_LINE: u64 = 16 * 1024 * 1024;
 
 /// What a worker process tells its parent. `S` is `&str` when written, `String` when read.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub(crate) enum Report<S = String> {
     /// Tasks now held (about to be executed) and tasks no longer held (their results
     /// delivered or given up).
@@ -60,6 +62,63 @@ pub(crate) fn encode(line: &mut Vec<u8>, message: &impl Serialize) -> io::Result
     serde_json::to_writer(&mut *line, message)?;
     line.push(b'\n');
     Ok(())
+}
+
+/// A [`Report::Tasks`] line built up a task at a time: each task is encoded when it is noted,
+/// and the line is taken when it is written, with no allocation per task.
+#[derive(Debug, Default)]
+pub(crate) struct TasksLine {
+    /// The `started` tasks, encoded, comma-separated.
+    started: Vec<u8>,
+    /// The `ended` ids, encoded, comma-separated.
+    ended: Vec<u8>,
+    ended_count: usize,
+}
+
+impl TasksLine {
+    /// Notes a task now held.
+    pub(crate) fn start(&mut self, task: &HeldTask<&str>) -> io::Result<()> {
+        if !self.started.is_empty() {
+            self.started.push(b',');
+        }
+        serde_json::to_writer(&mut self.started, task)?;
+        Ok(())
+    }
+
+    /// Notes a task no longer held.
+    pub(crate) fn end(&mut self, task_id: &str) -> io::Result<()> {
+        if !self.ended.is_empty() {
+            self.ended.push(b',');
+        }
+        serde_json::to_writer(&mut self.ended, task_id)?;
+        self.ended_count += 1;
+        Ok(())
+    }
+
+    /// Whether tasks were started since the last line was taken.
+    pub(crate) fn has_started(&self) -> bool {
+        !self.started.is_empty()
+    }
+
+    /// How many ended ids wait for the next line.
+    pub(crate) fn ended_count(&self) -> usize {
+        self.ended_count
+    }
+
+    /// Whether nothing waits for the next line.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.started.is_empty() && self.ended.is_empty()
+    }
+
+    /// Appends everything noted to `line` as one report and starts over.
+    pub(crate) fn take(&mut self, line: &mut Vec<u8>) {
+        line.extend_from_slice(br#"{"tasks":{"started":["#);
+        line.append(&mut self.started);
+        line.extend_from_slice(br#"],"ended":["#);
+        line.append(&mut self.ended);
+        line.extend_from_slice(b"]}}\n");
+        self.ended_count = 0;
+    }
 }
 
 /// Writes `message` as one line.
@@ -105,6 +164,7 @@ mod tests {
             ended: vec!["t0"],
         };
         encode(&mut line, &written).unwrap();
+        assert!(line.starts_with(br#"{"tasks":{"started":[{"id":"t1""#));
         send(&mut line, &Control::Concurrency { concurrency: 3 }).unwrap();
         let mut input = io::BufReader::new(&line[..]);
         let mut buffer = Vec::new();
@@ -124,6 +184,58 @@ mod tests {
         assert_eq!(control, Some(Control::Concurrency { concurrency: 3 }));
         let end: Option<Control> = receive(&mut input, &mut buffer).unwrap();
         assert_eq!(end, None);
+    }
+
+    #[test]
+    fn a_tasks_line_built_a_task_at_a_time_reads_as_the_report() {
+        let mut noted = TasksLine::default();
+        let mut line = Vec::new();
+        noted.take(&mut line);
+        let weird = "quote \" back\\slash\nnewline ünï";
+        noted
+            .start(&HeldTask {
+                id: "t1",
+                workflow: "wf",
+                reference: weird,
+            })
+            .unwrap();
+        noted.end("t0").unwrap();
+        noted
+            .start(&HeldTask {
+                id: "t2",
+                workflow: "wf",
+                reference: "",
+            })
+            .unwrap();
+        noted.end(weird).unwrap();
+        assert!(noted.has_started());
+        assert_eq!(noted.ended_count(), 2);
+        noted.take(&mut line);
+        assert!(noted.is_empty());
+        assert_eq!(noted.ended_count(), 0);
+        let mut input = io::BufReader::new(&line[..]);
+        let mut buffer = Vec::new();
+        let empty: Option<Report> = receive(&mut input, &mut buffer).unwrap();
+        assert_eq!(
+            empty,
+            Some(Report::Tasks {
+                started: vec![],
+                ended: vec![]
+            })
+        );
+        let read: Option<Report> = receive(&mut input, &mut buffer).unwrap();
+        let held = |id: &str, reference: &str| HeldTask {
+            id: id.to_owned(),
+            workflow: "wf".to_owned(),
+            reference: reference.to_owned(),
+        };
+        assert_eq!(
+            read,
+            Some(Report::Tasks {
+                started: vec![held("t1", weird), held("t2", "")],
+                ended: vec!["t0".to_owned(), weird.to_owned()],
+            })
+        );
     }
 
     #[test]
