@@ -55,6 +55,7 @@ pub use error::ApiError;
 pub use external::{ExternalEnqueued, ExternalPayload};
 pub use faults::{FaultAction, FaultRule, Faults, InstalledRule};
 pub use server::{
-    DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_CONNECTIONS, MockServer, MockServerBuilder, StartError,
+    DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_CONNECTIONS, MAX_CONNECTIONS, MAX_HEADER_READ_TIMEOUT,
+    MockServer, MockServerBuilder, StartError,
 };
 pub use tls::{TlsError, TlsIdentity};

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use baton_mock::{
     Credentials, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_IDLE_EVICT, DEFAULT_MAX_CONNECTIONS,
-    DEFAULT_POSTPONE, MockServer, TlsIdentity,
+    DEFAULT_POSTPONE, MAX_CONNECTIONS, MAX_HEADER_READ_TIMEOUT, MockServer, TlsIdentity,
 };
 use clap::Parser;
 
@@ -81,11 +81,13 @@ struct Args {
     #[arg(long)]
     empty_batch_204: bool,
     /// Seconds a client may take to send a request's headers (idle keep-alive connections are
-    /// closed after it too).
-    #[arg(long, default_value_t = DEFAULT_HEADER_READ_TIMEOUT.as_secs())]
+    /// closed after it too); 1 to 86400.
+    #[arg(long, default_value_t = DEFAULT_HEADER_READ_TIMEOUT.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..=MAX_HEADER_READ_TIMEOUT.as_secs()))]
     header_read_timeout_secs: u64,
-    /// Connections served at once; more clients wait in the listen backlog.
-    #[arg(long, default_value_t = DEFAULT_MAX_CONNECTIONS)]
+    /// Connections served at once; more clients wait in the listen backlog; 1 to 1000000.
+    #[arg(long, default_value_t = DEFAULT_MAX_CONNECTIONS,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=MAX_CONNECTIONS as u64))]
     max_connections: usize,
 }
 

@@ -62,6 +62,11 @@ pub struct MockServerBuilder {
     max_connections: usize,
 }
 
+/// The longest [`MockServerBuilder::header_read_timeout`] (one day; longer values are
+/// taken as this).
+pub const MAX_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
+/// The most [`MockServerBuilder::max_connections`] (larger values are taken as this).
+pub const MAX_CONNECTIONS: usize = 1_000_000;
 /// The default of [`MockServerBuilder::max_connections`].
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 /// The default of [`MockServerBuilder::header_read_timeout`].
@@ -216,16 +221,16 @@ impl MockServerBuilder {
         self
     }
 
-    /// How long a client may take to send a request's headers (default 30 s); the connection
-    /// is closed after it. An idle keep-alive connection counts as waiting for headers, so it
-    /// is closed after this long too.
+    /// How long a client may take to send a request's headers (default 30 s, at most
+    /// [`MAX_HEADER_READ_TIMEOUT`]); the connection is closed after it. An idle keep-alive
+    /// connection counts as waiting for headers, so it is closed after this long too.
     pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
         self.header_read_timeout = timeout;
         self
     }
 
-    /// How many connections are served at once (default 10 000); further clients wait in
-    /// the listen backlog until one closes.
+    /// How many connections are served at once (default 10 000, at most
+    /// [`MAX_CONNECTIONS`]); further clients wait in the listen backlog until one closes.
     pub fn max_connections(mut self, count: usize) -> Self {
         self.max_connections = count;
         self
@@ -265,8 +270,10 @@ impl MockServerBuilder {
                 max_body_bytes: self.max_body_bytes,
                 recheck: self.long_poll_recheck.max(Duration::from_millis(1)),
                 empty_batch_204: self.empty_batch_204,
-                header_read_timeout: self.header_read_timeout.max(Duration::from_millis(1)),
-                max_connections: self.max_connections.max(1),
+                header_read_timeout: self
+                    .header_read_timeout
+                    .clamp(Duration::from_millis(1), MAX_HEADER_READ_TIMEOUT),
+                max_connections: self.max_connections.clamp(1, MAX_CONNECTIONS),
             },
             shutdown: shutdown.clone(),
             waiting_polls: Default::default(),

@@ -2,12 +2,13 @@
 //! timeouts (`timeouts`), WAIT tasks and workflow timeouts, each kept as an ordered set of
 //! `(deadline µs, id)`, and the sweep ([`Core::sweep`]).
 
-use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
+use std::collections::{BTreeMap, HashSet};
 
 use baton_model::TaskStatus;
 
 use super::ledger::FP_SERVER;
-use super::{Core, State};
+use super::{Core, SeqHash, State};
 use crate::ids;
 
 /// Ids by deadline (µs on the core's clock), earliest first.
@@ -15,12 +16,80 @@ use crate::ids;
 /// Ids sharing a deadline share one entry: the tasks one poll hands out all get the same
 /// response deadline, so a batch poll costs one map insertion, not one per task.
 #[derive(Debug, Default)]
-pub(super) struct Deadlines(BTreeMap<u64, Vec<u64>>);
+pub(super) struct Deadlines(BTreeMap<u64, Ids>);
+
+/// Above this many ids, an entry keeps them in a set.
+const FEW: usize = 256;
+
+/// The ids sharing one deadline: a list while they are few (a batch poll's hundred), a set
+/// once they are many (a million tasks enqueued at once with a poll timeout), so removing one
+/// never scans a long list.
+#[derive(Debug)]
+enum Ids {
+    Few(Vec<u64>),
+    Many(HashSet<u64, SeqHash>),
+}
+
+impl Ids {
+    fn of(ids: Vec<u64>) -> Self {
+        if ids.len() > FEW {
+            Self::Many(ids.into_iter().collect())
+        } else {
+            Self::Few(ids)
+        }
+    }
+
+    fn extend(&mut self, more: &[u64]) {
+        match self {
+            Self::Few(ids) if ids.len() + more.len() > FEW => {
+                let mut set: HashSet<u64, SeqHash> = ids.drain(..).collect();
+                set.extend(more);
+                *self = Self::Many(set);
+            }
+            Self::Few(ids) => ids.extend_from_slice(more),
+            Self::Many(set) => set.extend(more),
+        }
+    }
+
+    fn remove(&mut self, id: u64) {
+        match self {
+            Self::Few(ids) => {
+                if let Some(at) = ids.iter().position(|&watched| watched == id) {
+                    ids.swap_remove(at);
+                }
+            }
+            Self::Many(set) => {
+                set.remove(&id);
+            }
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        match self {
+            Self::Few(ids) => ids.is_empty(),
+            Self::Many(set) => set.is_empty(),
+        }
+    }
+
+    fn into_sorted(self) -> Vec<u64> {
+        let mut ids = match self {
+            Self::Few(ids) => ids,
+            Self::Many(set) => set.into_iter().collect(),
+        };
+        ids.sort_unstable();
+        ids
+    }
+}
 
 impl Deadlines {
     /// Watches `id` until `deadline`.
     pub(super) fn insert(&mut self, deadline: u64, id: u64) {
-        self.0.entry(deadline).or_default().push(id);
+        match self.0.entry(deadline) {
+            Entry::Vacant(entry) => {
+                entry.insert(Ids::Few(vec![id]));
+            }
+            Entry::Occupied(mut entry) => entry.get_mut().extend(&[id]),
+        }
     }
 
     /// Watches every id of `ids` until `deadline` (taking the list, so a new deadline keeps
@@ -30,21 +99,17 @@ impl Deadlines {
             return;
         }
         match self.0.entry(deadline) {
-            std::collections::btree_map::Entry::Vacant(entry) => {
-                entry.insert(ids);
+            Entry::Vacant(entry) => {
+                entry.insert(Ids::of(ids));
             }
-            std::collections::btree_map::Entry::Occupied(mut entry) => {
-                entry.get_mut().extend_from_slice(&ids);
-            }
+            Entry::Occupied(mut entry) => entry.get_mut().extend(&ids),
         }
     }
 
     /// Stops watching `id` (registered with `deadline`).
     pub(super) fn remove(&mut self, deadline: u64, id: u64) {
-        if let Some(ids) = self.0.get_mut(&deadline)
-            && let Some(at) = ids.iter().position(|&watched| watched == id)
-        {
-            ids.swap_remove(at);
+        if let Some(ids) = self.0.get_mut(&deadline) {
+            ids.remove(id);
             if ids.is_empty() {
                 self.0.remove(&deadline);
             }
@@ -58,9 +123,7 @@ impl Deadlines {
             if *entry.key() > now {
                 break;
             }
-            let mut ids = entry.remove();
-            ids.sort_unstable();
-            due.append(&mut ids);
+            due.append(&mut entry.remove().into_sorted());
         }
         due
     }
@@ -149,5 +212,28 @@ mod tests {
         assert_eq!(deadlines.pop_due(49), Vec::<u64>::new());
         assert_eq!(deadlines.pop_due(50), vec![3, 7, 9, 10]);
         assert!(deadlines.pop_due(u64::MAX).is_empty());
+    }
+
+    #[test]
+    fn a_deadline_shared_by_many_ids_keeps_them_in_a_set_and_gives_them_back_sorted() {
+        let mut deadlines = Deadlines::default();
+        // One enqueue's worth (a list that becomes a set on insertion), then more one by one
+        // and in a batch (a list that becomes a set when it grows).
+        deadlines.insert_all(9, (1000..3000).collect());
+        deadlines.insert_all(5, (0..100).collect());
+        for id in 100..400 {
+            deadlines.insert(5, id);
+        }
+        deadlines.insert_all(5, (400..500).collect());
+        for id in (0..500).chain(1000..3000).filter(|id| id % 2 == 1) {
+            deadlines.remove(if id < 1000 { 5 } else { 9 }, id);
+        }
+        let evens = |range: std::ops::Range<u64>| range.filter(|id| id % 2 == 0);
+        assert_eq!(deadlines.pop_due(5), evens(0..500).collect::<Vec<_>>());
+        assert_eq!(deadlines.pop_due(9), evens(1000..3000).collect::<Vec<_>>());
+        // Removing every id removes the entry.
+        deadlines.insert_all(20, (0..1000).collect());
+        (0..1000).for_each(|id| deadlines.remove(20, id));
+        assert!(deadlines.0.is_empty());
     }
 }

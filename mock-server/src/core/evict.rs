@@ -15,6 +15,12 @@ use baton_model::TaskExecLog;
 use super::State;
 use crate::ids;
 
+/// The most log lines kept per task id: older lines are dropped first.
+pub(super) const MAX_LOG_LINES_PER_TASK: usize = 1000;
+/// The most log text kept per task id, in bytes: older lines are dropped first (the newest
+/// line is kept whatever its size).
+pub(super) const MAX_LOG_BYTES_PER_TASK: usize = 1024 * 1024;
+
 /// The log lines of one task id.
 #[derive(Debug)]
 pub(super) struct LogEntry {
@@ -23,7 +29,31 @@ pub(super) struct LogEntry {
     /// When a line was last added (µs).
     last_write: u64,
     /// The lines, oldest first.
-    pub(super) lines: Vec<TaskExecLog>,
+    lines: Vec<TaskExecLog>,
+    /// The bytes of the lines' text.
+    bytes: usize,
+}
+
+impl LogEntry {
+    /// Appends `line`, dropping the oldest lines beyond [`MAX_LOG_LINES_PER_TASK`] and
+    /// [`MAX_LOG_BYTES_PER_TASK`], so no client can grow a task's logs without bound.
+    pub(super) fn push(&mut self, line: TaskExecLog) {
+        self.bytes += text_len(&line);
+        self.lines.push(line);
+        let mut drop = 0;
+        while self.lines.len() - drop > 1
+            && (self.lines.len() - drop > MAX_LOG_LINES_PER_TASK
+                || self.bytes > MAX_LOG_BYTES_PER_TASK)
+        {
+            self.bytes -= text_len(&self.lines[drop]);
+            drop += 1;
+        }
+        self.lines.drain(..drop);
+    }
+}
+
+fn text_len(line: &TaskExecLog) -> usize {
+    line.log.len()
 }
 
 /// Task logs by task id.
@@ -37,7 +67,7 @@ impl Logs {
         task_id: &str,
         task_type: Option<&str>,
         now: u64,
-    ) -> &mut Vec<TaskExecLog> {
+    ) -> &mut LogEntry {
         // Logs are not a hot path: one key allocation per call is fine.
         let entry = self
             .0
@@ -46,9 +76,10 @@ impl Logs {
                 task_type: task_type.map(str::to_owned),
                 last_write: now,
                 lines: Vec::new(),
+                bytes: 0,
             });
         entry.last_write = now;
-        &mut entry.lines
+        entry
     }
 
     /// The lines of `task_id`, if any.
@@ -117,5 +148,42 @@ impl State {
         if after != before {
             tracing::debug!(?before, ?after, "idle eviction (queues, poll data, logs)");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use baton_model::TaskExecLog;
+
+    use super::{Logs, MAX_LOG_BYTES_PER_TASK, MAX_LOG_LINES_PER_TASK};
+
+    #[test]
+    fn a_tasks_logs_keep_the_newest_lines_within_their_bounds() {
+        let mut logs = Logs::default();
+        for n in 0..MAX_LOG_LINES_PER_TASK + 5 {
+            logs.entry("t", None, 0)
+                .push(TaskExecLog::new(n.to_string(), "t", 0));
+        }
+        let lines = logs.get("t").unwrap();
+        assert_eq!(lines.len(), MAX_LOG_LINES_PER_TASK);
+        assert_eq!(lines[0].log, "5");
+        assert_eq!(
+            lines.last().unwrap().log,
+            (MAX_LOG_LINES_PER_TASK + 4).to_string()
+        );
+
+        let big = "x".repeat(MAX_LOG_BYTES_PER_TASK / 3);
+        for _ in 0..4 {
+            logs.entry("u", None, 0)
+                .push(TaskExecLog::new(big.clone(), "u", 0));
+        }
+        assert_eq!(logs.get("u").unwrap().len(), 3);
+        // A line above the whole budget is still kept, alone.
+        let huge = "y".repeat(MAX_LOG_BYTES_PER_TASK + 1);
+        logs.entry("u", None, 0)
+            .push(TaskExecLog::new(huge.clone(), "u", 0));
+        let lines = logs.get("u").unwrap();
+        assert_eq!(lines.len(), 1);
+        assert_eq!(lines[0].log, huge);
     }
 }

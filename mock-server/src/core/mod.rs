@@ -71,6 +71,7 @@ use record::TaskRecord;
 pub use update::{UpdateKind, UpdateOutcome};
 pub use workflow::RerunRequest;
 use workflow::WorkflowRecord;
+pub(crate) use workflow::waits_for_signal;
 
 /// The default of [`CoreConfig::postpone`]: the server's `taskExecutionPostponeDuration`.
 pub const DEFAULT_POSTPONE: Duration = Duration::from_secs(60);

@@ -55,11 +55,11 @@ pub(crate) fn evaluate(
 }
 
 /// The truth of a script's value, as the server's `ScriptEvaluator.toBoolean`: a boolean as
-/// is, a number when non-zero, anything else false.
+/// is, a number when above zero (`doubleValue() > 0`), anything else false.
 pub(crate) fn truthy(value: &Value) -> bool {
     match value {
         Value::Bool(b) => *b,
-        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+        Value::Number(n) => n.as_f64().is_some_and(|f| f > 0.0),
         _ => false,
     }
 }
@@ -141,6 +141,7 @@ mod tests {
         assert_eq!(case_text(&json!(2)), "2");
         assert_eq!(case_text(&Value::Null), "null");
         assert!(truthy(&json!(true)) && truthy(&json!(1)) && !truthy(&json!("true")));
+        assert!(truthy(&json!(0.5)) && !truthy(&json!(0)) && !truthy(&json!(-1)));
     }
 
     #[cfg(feature = "javascript")]

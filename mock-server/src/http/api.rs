@@ -33,7 +33,7 @@ async fn long_poll(
     count: usize,
     wait: Duration,
 ) -> HandedOut {
-    if wait.is_zero() {
+    if wait.is_zero() || count == 0 {
         return poll_now(app, key, worker_id, count);
     }
     let domain = key.domain.as_deref();
@@ -169,7 +169,9 @@ fn batch_params(query: &Query) -> Result<(usize, Duration), ApiError> {
             "Long Poll Timeout value cannot be more than 5 seconds".to_owned(),
         ));
     }
-    let count = usize::try_from(count.max(1)).unwrap_or(1);
+    // The server passes the count to its queue as is: 0 pops nothing, and a negative count
+    // fails inside the poll, which answers `[]`; neither waits.
+    let count = usize::try_from(count).unwrap_or(0);
     Ok((
         count,
         Duration::from_millis(u64::try_from(timeout).unwrap_or(0)),

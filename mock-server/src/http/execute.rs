@@ -1,5 +1,6 @@
 //! Synchronous execution, `POST /api/workflow/execute/{name}/{version}`: start a workflow, wait
-//! until it ends or one of the `waitUntilTaskRef` tasks ends (at most `waitForSeconds`), and
+//! until it ends or blocks (one of the `waitUntilTaskRef` tasks has ended, or a WAIT waits for
+//! a signal, in it or in a running sub-workflow; at most `waitForSeconds`), and
 //! answer the server's WorkflowRun (conductor-oss `WorkflowResource.executeWorkflow`,
 //! `WorkflowSignalResponder`, `NotificationResult`).
 //!
@@ -8,20 +9,22 @@
 
 use std::time::Duration;
 
-use baton_model::{StartWorkflowRequest, Workflow};
+use baton_model::{StartWorkflowRequest, TaskStatus, Workflow};
 use bytes::Bytes;
 use serde_json::{Value, json};
 
 use super::App;
 use super::body::{self, Resp};
 use super::router::query_value;
-use crate::core::Core;
+use crate::core::{Core, waits_for_signal};
 use crate::error::ApiError;
 
 /// The server's default (and the value of `waitForSeconds=0`).
 const DEFAULT_WAIT_SECONDS: u64 = 10;
 /// How often a waiting execute looks at its workflow.
 const RECHECK: Duration = Duration::from_millis(20);
+/// How deep into sub-workflows a waiting execute looks for blocking tasks.
+const MAX_SUB_WORKFLOW_DEPTH: usize = 32;
 /// The answer shape the mock gives: the workflow that was started.
 const TARGET_WORKFLOW: &str = "TARGET_WORKFLOW";
 /// The server's other shape over whole workflows; without sub-workflows it is the same
@@ -106,20 +109,40 @@ pub(crate) fn start(
 }
 
 impl Execution {
-    /// The workflow now, and whether the wait is over for it: it has ended, or one of the
-    /// awaited tasks has.
+    /// The workflow now, and whether the wait is over for it: it has ended, or it has a
+    /// blocking task.
     fn look(&self, core: &Core) -> Result<(Workflow, bool), ApiError> {
         let workflow = core.workflow(&self.workflow_id, true)?;
-        let settled = workflow.status.is_terminal()
-            || workflow.tasks.iter().any(|task| {
-                task.status
-                    .is_some_and(baton_model::TaskStatus::is_terminal)
-                    && task
-                        .reference_task_name
-                        .as_deref()
-                        .is_some_and(|r| self.refs.iter().any(|want| want == r))
-            });
+        let settled = workflow.status.is_terminal() || self.blocked(core, &workflow, 0);
         Ok((workflow, settled))
+    }
+
+    /// Whether `workflow`, or a running sub-workflow of it at any depth, has a blocking task,
+    /// as the server's `WorkflowSignalResponder.findBlockingTasks` finds them: an awaited task
+    /// (`waitUntilTaskRef`) that has ended, or an open WAIT that waits for a signal.
+    fn blocked(&self, core: &Core, workflow: &Workflow, depth: usize) -> bool {
+        workflow.tasks.iter().any(|task| {
+            let ended = task.status.is_some_and(TaskStatus::is_terminal);
+            let awaited = || {
+                task.reference_task_name
+                    .as_deref()
+                    .is_some_and(|r| self.refs.iter().any(|want| want == r))
+            };
+            let in_child = || {
+                task.task_type == "SUB_WORKFLOW"
+                    && depth < MAX_SUB_WORKFLOW_DEPTH
+                    && task
+                        .sub_workflow_id
+                        .as_deref()
+                        .and_then(|child| core.workflow(child, true).ok())
+                        .is_some_and(|child| self.blocked(core, &child, depth + 1))
+            };
+            if ended {
+                awaited()
+            } else {
+                (task.task_type == "WAIT" && waits_for_signal(&task.input_data)) || in_child()
+            }
+        })
     }
 
     /// The WorkflowRun answer for `workflow`.

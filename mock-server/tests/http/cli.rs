@@ -114,3 +114,25 @@ async fn the_binary_takes_the_limit_and_hardening_flags() {
     assert_eq!(poll.status, StatusCode::NO_CONTENT, "--empty-batch-204");
     assert!(poll.body.is_empty());
 }
+
+#[test]
+fn out_of_range_hardening_flags_are_refused_with_a_clear_error() {
+    for (flag, value) in [
+        ("--header-read-timeout-secs", "0"),
+        ("--header-read-timeout-secs", "18446744073709551615"),
+        ("--max-connections", "0"),
+        ("--max-connections", "2305843009213693951"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_baton-mock"))
+            .args(["--port", "0", flag, value])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{flag} {value}: {stderr}");
+        assert!(
+            stderr.contains(flag) && stderr.contains("not in"),
+            "{flag} {value}: {stderr}"
+        );
+    }
+}

@@ -93,6 +93,45 @@ async fn execute_returns_when_an_awaited_task_ends() {
 }
 
 #[tokio::test]
+async fn execute_returns_at_a_wait_for_a_signal_even_inside_a_sub_workflow() {
+    let f = Fixture::start().await;
+    f.register_workflow(&json!({
+        "name": "approval", "ownerEmail": "a@b.c",
+        "tasks": [{"name": "approve", "taskReferenceName": "approve", "type": "WAIT"}]
+    }))
+    .await;
+    f.register_workflow(&json!({
+        "name": "outer", "ownerEmail": "a@b.c",
+        "tasks": [
+            {"name": "timed", "taskReferenceName": "timed", "type": "WAIT",
+             "inputParameters": {"duration": "1 s"}},
+            {"name": "child", "taskReferenceName": "child", "type": "SUB_WORKFLOW",
+             "subWorkflowParam": {"name": "approval", "version": 1}}]
+    }))
+    .await;
+    // A WAIT with a duration does not block; the child's WAIT without one does: the answer
+    // comes once the child waits, long before the 20 s wait would run out.
+    let started = Instant::now();
+    let answer = f
+        .client
+        .post_json(
+            &f.api("/workflow/execute/outer/1?waitForSeconds=20"),
+            &json!({}),
+        )
+        .await;
+    let run = answer.json();
+    assert!(started.elapsed() < Duration::from_secs(15), "{run}");
+    assert_eq!(run["signalTimeout"], false, "{run}");
+    assert_eq!(run["status"], "RUNNING");
+    assert_eq!(run["tasks"][0]["status"], "COMPLETED");
+    assert_eq!(run["tasks"][1]["taskType"], "SUB_WORKFLOW");
+    let child = run["tasks"][1]["subWorkflowId"].as_str().unwrap();
+    let child = f.workflow(child).await;
+    assert_eq!(child["tasks"][0]["taskType"], "WAIT");
+    assert_eq!(child["tasks"][0]["status"], "IN_PROGRESS");
+}
+
+#[tokio::test]
 async fn execute_answers_the_current_state_when_the_wait_runs_out() {
     let f = Fixture::start().await;
     f.register_workflow(&two_steps(1)).await;

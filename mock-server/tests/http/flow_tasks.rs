@@ -755,8 +755,10 @@ async fn rerun_from_a_task_runs_it_again_under_its_id_and_forgets_what_followed(
     assert_eq!(complete(&f, "second", json!({})).await, json!({"y": "b"}));
     assert_eq!(f.workflow(&id).await["status"], "COMPLETED");
 
-    // A rerun without a task starts the workflow over, with a new input if given.
-    let answer = rerun(json!({"reRunFromWorkflowId": id, "workflowInput": {"x": 9}})).await;
+    // A rerun without a task starts the workflow over, with a new input if given. The
+    // workflow is the one the path names: the body need not say it (the server sets
+    // `reRunFromWorkflowId` from the path).
+    let answer = rerun(json!({"workflowInput": {"x": 9}})).await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
     assert_eq!(
         complete(&f, "first", json!({"y": "c"})).await,

@@ -81,6 +81,38 @@ async fn a_paused_workflow_decides_nothing_until_resumed() {
 }
 
 #[tokio::test]
+async fn every_task_that_ended_while_paused_is_decided_on_resume() {
+    let f = Fixture::start().await;
+    f.register_workflow(&json!({
+        "name": "forked", "ownerEmail": "a@b.c",
+        "tasks": [
+            {"name": "fork", "taskReferenceName": "fork", "type": "FORK_JOIN",
+             "forkTasks": [[{"name": "a1", "taskReferenceName": "a1"},
+                            {"name": "a2", "taskReferenceName": "a2"}],
+                           [{"name": "b1", "taskReferenceName": "b1"},
+                            {"name": "b2", "taskReferenceName": "b2"}]]},
+            {"name": "join", "taskReferenceName": "join", "type": "JOIN",
+             "joinOn": ["a2", "b2"]}]
+    }))
+    .await;
+    let id = f.start_workflow("forked", "", &json!({})).await;
+    put(&f, &format!("/workflow/{id}/pause")).await;
+    // Both branches' first tasks end while the workflow is paused.
+    complete(&f, "a1").await;
+    complete(&f, "b1").await;
+    assert!(f.batch("a2", 1, 0, "").await.is_empty());
+    assert!(f.batch("b2", 1, 0, "").await.is_empty());
+    assert_eq!(
+        put(&f, &format!("/workflow/{id}/resume")).await.status,
+        StatusCode::OK
+    );
+    // Both go on: neither branch is left waiting forever.
+    complete(&f, "a2").await;
+    complete(&f, "b2").await;
+    assert_eq!(f.workflow(&id).await["status"], "COMPLETED");
+}
+
+#[tokio::test]
 async fn running_correlated_and_search_find_workflows_as_the_server_does() {
     let f = Fixture::start().await;
     f.register_workflow(&two_steps()).await;
@@ -121,6 +153,11 @@ async fn running_correlated_and_search_find_workflows_as_the_server_does() {
     assert_eq!(open.as_array().map(Vec::len), Some(1));
     assert_eq!(open[0]["workflowId"], a.as_str());
     assert_eq!(open[0]["tasks"], json!([]));
+    // Without `includeClosed` only RUNNING workflows are listed: not a paused one.
+    put(&f, &format!("/workflow/{a}/pause")).await;
+    let paused = f.client.get(&f.api("/workflow/steps/correlated/c1")).await;
+    assert_eq!(paused.json(), json!([]));
+    put(&f, &format!("/workflow/{a}/resume")).await;
     let all = f
         .client
         .get(&f.api("/workflow/steps/correlated/c1?includeClosed=true&includeTasks=true"))

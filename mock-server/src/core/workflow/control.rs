@@ -62,10 +62,14 @@ impl Core {
         let result = if instance.status == WorkflowStatus::Paused {
             instance.status = WorkflowStatus::Running;
             instance.update_time = now;
-            if let Some(seq) = instance.pending_decision.take()
-                && let Some(record) = instance.ended.remove(&seq)
-            {
-                state.decide_ended(id, &mut instance, seq, record, now);
+            for seq in std::mem::take(&mut instance.pending_decisions) {
+                // A decision that ended the workflow leaves the others' records as they are.
+                if instance.status != WorkflowStatus::Running {
+                    break;
+                }
+                if let Some(record) = instance.ended.remove(&seq) {
+                    state.decide_ended(id, &mut instance, seq, record, now);
+                }
             }
             Ok(())
         } else {
@@ -137,21 +141,15 @@ pub struct RerunRequest {
 }
 
 impl Core {
-    /// Reruns ended workflow `workflow_id` (`POST .../rerun`); returns its id.
+    /// Reruns ended workflow `workflow_id` (`POST .../rerun`); returns its id. As on the
+    /// server, the workflow is the one the path names: the request's `reRunFromWorkflowId`
+    /// is set from it, whatever the body said.
     pub fn rerun_workflow(
         &self,
         workflow_id: &str,
-        request: RerunRequest,
+        mut request: RerunRequest,
     ) -> Result<String, ApiError> {
-        if request
-            .re_run_from_workflow_id
-            .as_deref()
-            .is_none_or(str::is_empty)
-        {
-            return Err(ApiError::BadRequest(
-                "reRunFromWorkflowId is missing".to_owned(),
-            ));
-        }
+        request.re_run_from_workflow_id = Some(workflow_id.to_owned());
         let now = self.clock.now();
         let mut state = self.lock();
         let not_found = || ApiError::WorkflowNotFound(workflow_id.to_owned());
@@ -427,7 +425,7 @@ impl State {
         instance.reason = None;
         instance.end_time = 0;
         instance.update_time = now;
-        instance.pending_decision = None;
+        instance.pending_decisions.clear();
         if instance.listed_as_ended {
             instance.listed_as_ended = false;
             self.ended_workflows.retain(|&ended| ended != id);

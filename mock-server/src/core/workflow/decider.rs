@@ -89,7 +89,7 @@ impl State {
             last_task_seq: 0,
             deadline,
             listed_as_ended: false,
-            pending_decision: None,
+            pending_decisions: Vec::new(),
             parent: start.parent,
             agenda: VecDeque::new(),
             flow_done: false,
@@ -341,7 +341,7 @@ impl State {
         instance.update_time = now;
         if instance.status == WorkflowStatus::Paused {
             // A paused workflow decides nothing until it is resumed.
-            instance.pending_decision = Some(seq);
+            instance.pending_decisions.push(seq);
             instance.ended.insert(seq, record);
         } else {
             self.decide_ended(id, &mut instance, seq, record, now);

@@ -22,6 +22,7 @@ mod search;
 mod subworkflow;
 mod system;
 mod wait;
+pub(crate) use wait::waits_for_signal;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
@@ -89,8 +90,9 @@ pub(crate) struct Instance {
     deadline: Option<u64>,
     /// Whether it is already counted among the ended workflows awaiting eviction.
     listed_as_ended: bool,
-    /// A task that ended while the workflow was paused, decided on resume.
-    pending_decision: Option<u64>,
+    /// The tasks that ended while the workflow was paused, in the order they ended: each is
+    /// decided on resume, as the server's full decide follows every ended task.
+    pending_decisions: Vec<u64>,
     /// The definition's task tree.
     pub(crate) plan: Arc<plan::Plan>,
     /// For a sub-workflow: the parent workflow and its SUB_WORKFLOW task's sequence number.

@@ -6,7 +6,7 @@
 //! the free text `*` (or empty). Anything else is a 400 naming what it did not understand.
 //! Results come in start order, as WorkflowSummary objects (conductor-oss `WorkflowSummary`).
 
-use baton_model::Workflow;
+use baton_model::{Workflow, WorkflowStatus};
 use serde_json::{Value, json};
 
 use super::{Instance, WorkflowRecord};
@@ -205,8 +205,10 @@ impl Core {
             .collect()
     }
 
-    /// The workflows `name` with `correlation_id`, oldest first; ended ones only with
-    /// `include_closed` (`GET /api/workflow/{name}/correlated/{correlationId}`).
+    /// The workflows `name` with `correlation_id`, oldest first: every one with
+    /// `include_closed`, else only the RUNNING ones, as the server's
+    /// `ExecutionService.getWorkflowInstances` filters (a PAUSED workflow is left out too)
+    /// (`GET /api/workflow/{name}/correlated/{correlationId}`).
     pub fn correlated_workflows(
         &self,
         name: &str,
@@ -220,7 +222,7 @@ impl Core {
             .filter(|(_, i)| {
                 i.def.name == name
                     && i.correlation_id.as_deref() == Some(correlation_id)
-                    && (include_closed || !i.status.is_terminal())
+                    && (include_closed || i.status == WorkflowStatus::Running)
             })
             .map(|(id, i)| state.render_instance(id, i, include_tasks))
             .collect()
