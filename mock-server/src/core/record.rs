@@ -233,6 +233,9 @@ pub(crate) struct TaskRecord {
     pub(crate) callback_after_seconds: i64,
     /// When it was scheduled.
     pub(crate) scheduled: u64,
+    /// When its first attempt was scheduled (retries carry it on): the definition's
+    /// `totalTimeoutSeconds` counts from it, as the server's `firstScheduledTime`.
+    pub(crate) first_scheduled: u64,
     /// When it becomes (or became) pollable.
     pub(crate) due: u64,
     pub(crate) start_time: u64,
@@ -259,6 +262,7 @@ impl TaskRecord {
             retried: false,
             callback_after_seconds: 0,
             scheduled: now,
+            first_scheduled: now,
             due,
             start_time: 0,
             first_start_time: 0,
@@ -277,6 +281,7 @@ impl TaskRecord {
         let mut retry = Self::new(self.workflow, Arc::clone(&self.spec), now, due);
         retry.retry_count = self.retry_count + 1;
         retry.retried_from = Some(seq);
+        retry.first_scheduled = self.first_scheduled;
         retry.reason.clone_from(&self.reason);
         retry.start_delay_seconds = i32::try_from(delay).unwrap_or(i32::MAX);
         retry.callback_after_seconds = delay;

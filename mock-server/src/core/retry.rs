@@ -49,16 +49,26 @@ pub(super) fn retry_delay(rng: &mut fastrand::Rng, def: &TaskDef, attempt: i32) 
     RetryDelay { seconds, jitter_ms }
 }
 
-/// Whether an attempt that ended as `record` is retried: FAILED or TIMED_OUT with retries left.
+/// Whether an attempt that ended as `record` may be retried: FAILED or TIMED_OUT with retries
+/// left. [`total_timeout_spent`] can still refuse the retry.
 pub(super) fn should_retry(record: &TaskRecord) -> bool {
     matches!(record.status, TaskStatus::Failed | TaskStatus::TimedOut)
         && record.retry_count < record.spec.def.retry_count
 }
 
+/// The whole seconds since `record`'s first attempt was scheduled, when its definition's
+/// `totalTimeoutSeconds` (all attempts and retry delays together) is set and spent by `now`:
+/// the server then retries no more (`DeciderService.retry`, since v3.30.0).
+pub(super) fn total_timeout_spent(record: &TaskRecord, now: u64) -> Option<u64> {
+    let total = u64::try_from(record.spec.def.total_timeout_seconds).unwrap_or(0);
+    let elapsed = now.saturating_sub(record.first_scheduled) / 1_000_000;
+    (total > 0 && elapsed >= total).then_some(elapsed)
+}
+
 impl State {
     /// What follows an ended bulk task (sequence `seq`): a retry while retries remain.
     pub(super) fn retry_bulk_task(&mut self, seq: u64, record: &mut TaskRecord, now: u64) {
-        if !should_retry(record) {
+        if !should_retry(record) || total_timeout_spent(record, now).is_some() {
             return;
         }
         let delay = retry_delay(&mut self.rng, &record.spec.def, record.retry_count);

@@ -1,8 +1,12 @@
-//! Task-level `timeoutSeconds` and `pollTimeoutSeconds` with the definition's `timeoutPolicy`,
-//! checked by the sweeper as the server's decider checks them (conductor-api.md §4.2;
-//! conductor-oss `DeciderService.checkTaskTimeout`, `checkTaskPollTimeout`,
-//! `timeoutTaskWithTimeoutPolicy`).
+//! Task-level `totalTimeoutSeconds`, `timeoutSeconds` and `pollTimeoutSeconds` with the
+//! definition's `timeoutPolicy`, checked by the sweeper as the server's decider checks them
+//! (conductor-api.md §4.2; conductor-oss `DeciderService.checkTotalTimeout`,
+//! `checkTaskTimeout`, `checkTaskPollTimeout`, `timeoutTaskWithTimeoutPolicy`).
 //!
+//! - `totalTimeoutSeconds > 0` (since v3.30.0): an open task times out once
+//!   `now − firstScheduledTime ≥ totalTimeoutSeconds`, counted from its first attempt's
+//!   scheduling across every retry and retry delay; once spent, a failed or timed-out attempt
+//!   is not retried either (`retry::total_timeout_spent`).
 //! - `timeoutSeconds > 0`: a task that has started and not ended times out once
 //!   `now − (startTime + startDelay) ≥ timeoutSeconds`, whether IN_PROGRESS or re-queued by an
 //!   IN_PROGRESS update.
@@ -33,6 +37,9 @@ fn micros(seconds: i64) -> u64 {
 /// Which timeout a deadline belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
+    /// `totalTimeoutSeconds`, from the first attempt's scheduling (checked first, as the
+    /// server does).
+    Total,
     /// `timeoutSeconds`, from the start.
     Run,
     /// `pollTimeoutSeconds`, from scheduling.
@@ -64,12 +71,20 @@ fn next_timeout(record: &TaskRecord) -> Option<(u64, Kind)> {
             .saturating_add(micros(poll_timeout))
             .saturating_add(micros(record.callback_after_seconds))
     });
-    match (run, poll) {
-        (Some(run), Some(poll)) if poll < run => Some((poll, Kind::Poll)),
-        (Some(run), _) => Some((run, Kind::Run)),
-        (None, Some(poll)) => Some((poll, Kind::Poll)),
-        (None, None) => None,
-    }
+    let total = (def.total_timeout_seconds > 0).then(|| {
+        record
+            .first_scheduled
+            .saturating_add(micros(def.total_timeout_seconds))
+    });
+    // The earliest wins; on a tie the one the server checks first.
+    [
+        total.map(|at| (at, Kind::Total)),
+        run.map(|at| (at, Kind::Run)),
+        poll.map(|at| (at, Kind::Poll)),
+    ]
+    .into_iter()
+    .flatten()
+    .min_by_key(|&(at, _)| at)
 }
 
 /// The deadline under which `record` is watched for task or poll timeouts, if any.
@@ -125,6 +140,13 @@ impl State {
             TimeoutPolicy::AlertOnly => "ALERT_ONLY",
         };
         let reason = match kind {
+            Kind::Total => format!(
+                "Task {}/{} exceeded total timeout of {} seconds (elapsed {} seconds across all attempts including retry delays). Timeout policy: {policy_name}",
+                record.spec.key.task_type,
+                crate::ids::task_id(seq),
+                def.total_timeout_seconds,
+                now.saturating_sub(record.first_scheduled) / 1_000_000
+            ),
             Kind::Run => {
                 let since = record
                     .start_time

@@ -167,3 +167,107 @@ async fn a_polled_task_is_not_poll_timed_out() {
     assert_eq!(still.status, Some(TaskStatus::InProgress));
     assert_eq!(f.mock.ledger().timed_out, 1);
 }
+
+/// Registers `def` as task type `name` and a one-task workflow `name` running it; starts it.
+async fn one_task_workflow(f: &Fixture, name: &str, mut def: TaskDef) -> String {
+    def.name = name.into();
+    let registered = f
+        .client
+        .post_json(&f.api("/metadata/taskdefs"), &json!([def]))
+        .await;
+    assert_eq!(registered.status, StatusCode::OK, "{}", registered.text());
+    f.register_workflow(&json!({
+        "name": name, "version": 1,
+        "tasks": [{"name": name, "taskReferenceName": "t"}]
+    }))
+    .await;
+    f.start_workflow(name, "", &json!({})).await
+}
+
+async fn await_workflow_end(f: &Fixture, id: &str) -> serde_json::Value {
+    let mut workflow = json!(null);
+    let ended = eventually(Duration::from_secs(8), async || {
+        workflow = f.workflow(id).await;
+        workflow["status"] != "RUNNING"
+    })
+    .await;
+    assert!(ended, "{workflow}");
+    workflow
+}
+
+#[tokio::test]
+async fn total_timeout_ends_an_open_task_by_its_policy_counting_from_the_first_attempt() {
+    let f = Fixture::start().await;
+    let mut def = TaskDef::new("ignored");
+    def.total_timeout_seconds = 1;
+    def.timeout_seconds = 1;
+    def.response_timeout_seconds = 1;
+    def.timeout_policy = TimeoutPolicy::TimeOutWf;
+    let id = one_task_workflow(&f, "budgeted", def).await;
+    // Held and re-queued for a minute: nothing but a timeout can end it.
+    let task = start_and_park(&f, "budgeted").await;
+    let workflow = await_workflow_end(&f, &id).await;
+    assert_eq!(workflow["status"], "TIMED_OUT", "{workflow}");
+    let reason = workflow["reasonForIncompletion"].as_str().unwrap_or("");
+    let expected = format!(
+        "Task budgeted/{} exceeded total timeout of 1 seconds (elapsed ",
+        task.task_id
+    );
+    assert!(reason.starts_with(&expected), "{reason}");
+    assert!(
+        reason.ends_with(
+            "seconds across all attempts including retry delays). Timeout policy: TIME_OUT_WF"
+        ),
+        "{reason}"
+    );
+}
+
+#[tokio::test]
+async fn a_spent_total_timeout_stops_the_retries_of_a_failing_task() {
+    let f = Fixture::start().await;
+    let mut def = TaskDef::new("ignored");
+    def.total_timeout_seconds = 1;
+    def.timeout_seconds = 1;
+    def.response_timeout_seconds = 1;
+    def.retry_count = 100;
+    // The second attempt comes a second after the first failed: the budget is spent by then.
+    def.retry_delay_seconds = 1;
+    // The sweeper only logs the spent budget of the open attempt: what ends the workflow is
+    // the retry refused after the next failure.
+    def.timeout_policy = TimeoutPolicy::AlertOnly;
+    let id = one_task_workflow(&f, "flaky", def).await;
+    // Fail attempt after attempt until the workflow ends.
+    let mut attempts = 0;
+    let started = std::time::Instant::now();
+    let workflow = loop {
+        let workflow = f.workflow(&id).await;
+        if workflow["status"] != "RUNNING" {
+            break workflow;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(8),
+            "still retrying: {workflow}"
+        );
+        if let Some(task) = f.batch("flaky", 1, 100, "").await.into_iter().next() {
+            let failed = TaskResult::new(
+                task.task_id.clone(),
+                task.workflow_id().to_owned(),
+                baton_model::TaskResultStatus::Failed,
+            );
+            assert_eq!(f.update(&failed).await.status, StatusCode::OK);
+            attempts += 1;
+        }
+    };
+    assert_eq!(
+        attempts, 2,
+        "the budget must stop the retries after the second attempt"
+    );
+    assert_eq!(workflow["status"], "FAILED", "{workflow}");
+    let reason = workflow["reasonForIncompletion"].as_str().unwrap_or("");
+    assert!(
+        reason.contains("/flaky exceeded total timeout of 1 seconds (elapsed ")
+            && reason
+                .ends_with("seconds across all attempts). No further retries will be attempted."),
+        "{reason}"
+    );
+}

@@ -421,6 +421,21 @@ impl State {
         ) {
             instance.ended.insert(seq, record);
             self.after_node(id, instance, node, iteration, now);
+        } else if retry::should_retry(&record)
+            && let Some(elapsed) = retry::total_timeout_spent(&record, now)
+        {
+            let status = if record.status == TaskStatus::TimedOut {
+                WorkflowStatus::TimedOut
+            } else {
+                WorkflowStatus::Failed
+            };
+            let reason = format!(
+                "Task {}/{} exceeded total timeout of {} seconds (elapsed {elapsed} seconds across all attempts). No further retries will be attempted.",
+                ids::task_id(seq),
+                record.spec.key.task_type,
+                record.spec.def.total_timeout_seconds
+            );
+            self.fail_by_task(id, instance, seq, record, status, reason, now);
         } else if retry::should_retry(&record) {
             let delay = retry::retry_delay(&mut self.rng, &record.spec.def, record.retry_count);
             record.retried = true;
@@ -454,15 +469,31 @@ impl State {
                 ids::task_id(seq),
                 record.reason.as_deref().unwrap_or("null")
             );
-            instance
-                .failed_refs
-                .push(record.spec.reference().to_owned());
-            instance
-                .failed_names
-                .push(record.spec.key.task_type.clone());
-            instance.ended.insert(seq, record);
-            self.fail(id, instance, status, Some(reason), Some(seq), now);
+            self.fail_by_task(id, instance, seq, record, status, reason, now);
         }
+    }
+
+    /// Ends `instance` as `status` for `reason` because of its task `record` (sequence
+    /// `seq`), which is named among the failed tasks and kept with the workflow.
+    #[allow(clippy::too_many_arguments)]
+    fn fail_by_task(
+        &mut self,
+        id: u64,
+        instance: &mut Instance,
+        seq: u64,
+        record: TaskRecord,
+        status: WorkflowStatus,
+        reason: String,
+        now: u64,
+    ) {
+        instance
+            .failed_refs
+            .push(record.spec.reference().to_owned());
+        instance
+            .failed_names
+            .push(record.spec.key.task_type.clone());
+        instance.ended.insert(seq, record);
+        self.fail(id, instance, status, Some(reason), Some(seq), now);
     }
 
     /// The workflow task at `node` (in loop iteration `iteration`) is done, with everything
