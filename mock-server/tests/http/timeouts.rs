@@ -184,6 +184,16 @@ async fn one_task_workflow(f: &Fixture, name: &str, mut def: TaskDef) -> String 
     f.start_workflow(name, "", &json!({})).await
 }
 
+/// A definition whose tasks have one second in all (`totalTimeoutSeconds`), and no more per
+/// attempt.
+fn one_second_budget() -> TaskDef {
+    let mut def = TaskDef::new("ignored");
+    def.total_timeout_seconds = 1;
+    def.timeout_seconds = 1;
+    def.response_timeout_seconds = 1;
+    def
+}
+
 async fn await_workflow_end(f: &Fixture, id: &str) -> serde_json::Value {
     let mut workflow = json!(null);
     let ended = eventually(Duration::from_secs(8), async || {
@@ -198,10 +208,7 @@ async fn await_workflow_end(f: &Fixture, id: &str) -> serde_json::Value {
 #[tokio::test]
 async fn total_timeout_ends_an_open_task_by_its_policy_counting_from_the_first_attempt() {
     let f = Fixture::start().await;
-    let mut def = TaskDef::new("ignored");
-    def.total_timeout_seconds = 1;
-    def.timeout_seconds = 1;
-    def.response_timeout_seconds = 1;
+    let mut def = one_second_budget();
     def.timeout_policy = TimeoutPolicy::TimeOutWf;
     let id = one_task_workflow(&f, "budgeted", def).await;
     // Held and re-queued for a minute: nothing but a timeout can end it.
@@ -225,10 +232,7 @@ async fn total_timeout_ends_an_open_task_by_its_policy_counting_from_the_first_a
 #[tokio::test]
 async fn a_spent_total_timeout_stops_the_retries_of_a_failing_task() {
     let f = Fixture::start().await;
-    let mut def = TaskDef::new("ignored");
-    def.total_timeout_seconds = 1;
-    def.timeout_seconds = 1;
-    def.response_timeout_seconds = 1;
+    let mut def = one_second_budget();
     def.retry_count = 100;
     // The second attempt comes a second after the first failed: the budget is spent by then.
     def.retry_delay_seconds = 1;

@@ -435,7 +435,7 @@ impl State {
                 record.spec.key.task_type,
                 record.spec.def.total_timeout_seconds
             );
-            self.fail_by_task(id, instance, seq, record, status, reason, now);
+            self.fail_by_task(id, instance, seq, record, status, Some(reason), now);
         } else if retry::should_retry(&record) {
             let delay = retry::retry_delay(&mut self.rng, &record.spec.def, record.retry_count);
             record.retried = true;
@@ -469,21 +469,21 @@ impl State {
                 ids::task_id(seq),
                 record.reason.as_deref().unwrap_or("null")
             );
-            self.fail_by_task(id, instance, seq, record, status, reason, now);
+            self.fail_by_task(id, instance, seq, record, status, Some(reason), now);
         }
     }
 
     /// Ends `instance` as `status` for `reason` because of its task `record` (sequence
     /// `seq`), which is named among the failed tasks and kept with the workflow.
     #[allow(clippy::too_many_arguments)]
-    fn fail_by_task(
+    pub(super) fn fail_by_task(
         &mut self,
         id: u64,
         instance: &mut Instance,
         seq: u64,
         record: TaskRecord,
         status: WorkflowStatus,
-        reason: String,
+        reason: Option<String>,
         now: u64,
     ) {
         instance
@@ -493,7 +493,7 @@ impl State {
             .failed_names
             .push(record.spec.key.task_type.clone());
         instance.ended.insert(seq, record);
-        self.fail(id, instance, status, Some(reason), Some(seq), now);
+        self.fail(id, instance, status, reason, Some(seq), now);
     }
 
     /// The workflow task at `node` (in loop iteration `iteration`) is done, with everything
@@ -575,21 +575,8 @@ impl State {
         if instance.status.is_terminal() {
             instance.ended.insert(seq, record);
         } else {
-            instance
-                .failed_refs
-                .push(record.spec.reference().to_owned());
-            instance
-                .failed_names
-                .push(record.spec.key.task_type.clone());
-            instance.ended.insert(seq, record);
-            self.fail(
-                id,
-                &mut instance,
-                WorkflowStatus::TimedOut,
-                reason,
-                Some(seq),
-                now,
-            );
+            let status = WorkflowStatus::TimedOut;
+            self.fail_by_task(id, &mut instance, seq, record, status, reason, now);
         }
         self.workflows
             .insert(id, WorkflowRecord::Instance(instance));

@@ -241,25 +241,12 @@ impl State {
                 let reason = "given termination status is not valid";
                 record.status = TaskStatus::Failed;
                 record.reason = Some(reason.into());
-                instance
-                    .failed_refs
-                    .push(record.spec.reference().to_owned());
-                instance
-                    .failed_names
-                    .push(record.spec.key.task_type.clone());
-                instance.ended.insert(seq, record);
                 let reason = format!(
                     "Task {} failed with status: FAILED and reason: '{reason}'",
                     ids::task_id(seq)
                 );
-                self.fail(
-                    id,
-                    instance,
-                    WorkflowStatus::Failed,
-                    Some(reason),
-                    Some(seq),
-                    now,
-                );
+                let status = WorkflowStatus::Failed;
+                self.fail_by_task(id, instance, seq, record, status, Some(reason), now);
                 return;
             }
         };
