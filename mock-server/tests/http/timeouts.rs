@@ -95,27 +95,11 @@ async fn timeout_seconds_with_alert_only_just_counts_an_alert() {
 async fn timeout_seconds_with_time_out_wf_times_the_workflow_out_without_retry() {
     let f = Fixture::start().await;
     let mut def = timing_out(TimeoutPolicy::TimeOutWf);
-    def.name = "slow".into();
     def.retry_count = 3;
-    let registered = f
-        .client
-        .post_json(&f.api("/metadata/taskdefs"), &json!([def]))
-        .await;
-    assert_eq!(registered.status, StatusCode::OK, "{}", registered.text());
-    f.register_workflow(&json!({
-        "name": "wf", "version": 1,
-        "tasks": [{"name": "slow", "taskReferenceName": "s"}]
-    }))
-    .await;
-    let id = f.start_workflow("wf", "", &json!({})).await;
+    let id = one_task_workflow(&f, "slow", def).await;
     let task = start_and_park(&f, "slow").await;
-    let mut workflow = json!(null);
-    let ended = eventually(Duration::from_secs(5), async || {
-        workflow = f.workflow(&id).await;
-        workflow["status"] == "TIMED_OUT"
-    })
-    .await;
-    assert!(ended, "{workflow}");
+    let workflow = await_workflow_end(&f, &id).await;
+    assert_eq!(workflow["status"], "TIMED_OUT", "{workflow}");
     let tasks = workflow["tasks"].as_array().cloned().unwrap_or_default();
     assert_eq!(tasks.len(), 1, "no retry under TIME_OUT_WF: {workflow}");
     assert_eq!(tasks[0]["status"], "TIMED_OUT");
