@@ -128,7 +128,8 @@ impl Core {
 #[serde(rename_all = "camelCase", default)]
 #[non_exhaustive]
 pub struct RerunRequest {
-    /// The workflow to rerun (the path's id is used; the server requires this field).
+    /// The workflow to rerun: accepted and not needed, as on the server, which sets it from
+    /// the path's id.
     pub re_run_from_workflow_id: Option<String>,
     /// A new workflow input; `None` keeps the old one.
     pub workflow_input: Option<JsonMap>,
@@ -142,14 +143,13 @@ pub struct RerunRequest {
 
 impl Core {
     /// Reruns ended workflow `workflow_id` (`POST .../rerun`); returns its id. As on the
-    /// server, the workflow is the one the path names: the request's `reRunFromWorkflowId`
-    /// is set from it, whatever the body said.
+    /// server, the workflow is the one the path names, whatever the body's
+    /// `reRunFromWorkflowId` says.
     pub fn rerun_workflow(
         &self,
         workflow_id: &str,
-        mut request: RerunRequest,
+        request: RerunRequest,
     ) -> Result<String, ApiError> {
-        request.re_run_from_workflow_id = Some(workflow_id.to_owned());
         let now = self.clock.now();
         let mut state = self.lock();
         let not_found = || ApiError::WorkflowNotFound(workflow_id.to_owned());

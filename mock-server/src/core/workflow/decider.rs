@@ -421,22 +421,11 @@ impl State {
         ) {
             instance.ended.insert(seq, record);
             self.after_node(id, instance, node, iteration, now);
-        } else if retry::should_retry(&record)
-            && let Some(elapsed) = retry::total_timeout_spent(&record, now)
-        {
-            let status = if record.status == TaskStatus::TimedOut {
-                WorkflowStatus::TimedOut
-            } else {
-                WorkflowStatus::Failed
-            };
-            let reason = format!(
-                "Task {}/{} exceeded total timeout of {} seconds (elapsed {elapsed} seconds across all attempts). No further retries will be attempted.",
-                ids::task_id(seq),
-                record.spec.key.task_type,
-                record.spec.def.total_timeout_seconds
-            );
-            self.fail_by_task(id, instance, seq, record, status, Some(reason), now);
         } else if retry::should_retry(&record) {
+            if let Some(elapsed) = retry::total_timeout_spent(&record, now) {
+                self.fail_past_total_timeout(id, instance, seq, record, elapsed, now);
+                return;
+            }
             let delay = retry::retry_delay(&mut self.rng, &record.spec.def, record.retry_count);
             record.retried = true;
             self.ledger.counts.retried += 1;
@@ -471,6 +460,33 @@ impl State {
             );
             self.fail_by_task(id, instance, seq, record, status, Some(reason), now);
         }
+    }
+
+    /// Ends `instance` because its task `record` (sequence `seq`) would be retried but its
+    /// definition's `totalTimeoutSeconds` is spent (`elapsed` seconds since its first attempt
+    /// was scheduled): TIMED_OUT when the attempt timed out, else FAILED, with the server's
+    /// reason.
+    fn fail_past_total_timeout(
+        &mut self,
+        id: u64,
+        instance: &mut Instance,
+        seq: u64,
+        record: TaskRecord,
+        elapsed: u64,
+        now: u64,
+    ) {
+        let status = if record.status == TaskStatus::TimedOut {
+            WorkflowStatus::TimedOut
+        } else {
+            WorkflowStatus::Failed
+        };
+        let reason = format!(
+            "Task {}/{} exceeded total timeout of {} seconds (elapsed {elapsed} seconds across all attempts). No further retries will be attempted.",
+            ids::task_id(seq),
+            record.spec.key.task_type,
+            record.spec.def.total_timeout_seconds
+        );
+        self.fail_by_task(id, instance, seq, record, status, Some(reason), now);
     }
 
     /// Ends `instance` as `status` for `reason` because of its task `record` (sequence

@@ -119,7 +119,6 @@ pub(crate) fn parse_until(text: &str) -> Option<i64> {
     minutes.checked_mul(60_000)
 }
 
-/// The text of an input value (`""` when absent or null).
 /// Whether a WAIT task with this input waits for an update (a signal) rather than a time:
 /// neither `duration` nor `until` (the server's `waitTimeout == 0`). Synchronous execution
 /// counts such an open WAIT as a blocking task.
@@ -127,6 +126,7 @@ pub(crate) fn waits_for_signal(input: &JsonMap) -> bool {
     text(input, "duration").is_empty() && text(input, "until").is_empty()
 }
 
+/// The text of an input value (`""` when absent or null).
 fn text(input: &JsonMap, key: &str) -> String {
     match input.get(key) {
         None | Some(Value::Null) => String::new(),

@@ -221,8 +221,7 @@ impl TaskJournal for ParentLink {
     fn started(&self, tasks: &[HeldTask<&str>]) {
         let mut outbox = self.outbox();
         for task in tasks {
-            // Encoding strings into a vector cannot fail.
-            let _ = outbox.noted.start(task);
+            outbox.noted.start(task);
         }
     }
 
@@ -238,7 +237,7 @@ impl TaskJournal for ParentLink {
         if outbox.broken {
             return;
         }
-        let _ = outbox.noted.end(task_id);
+        outbox.noted.end(task_id);
         if outbox.noted.ended_count() >= ENDED_BATCH || self.draining.is_cancelled() {
             outbox.write_tasks();
         }

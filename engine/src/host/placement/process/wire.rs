@@ -3,10 +3,11 @@
 //! A worker process's stdin is one end of a Unix socket pair whose other end its parent keeps:
 //! both directions carry one JSON object per line. Up, the child reports the tasks it holds
 //! ([`Report::Tasks`], written before the tasks are executed) and its status every half
-//! second; down, the parent controls it ([`Control`]). Reports are written once per task the
-//! child admits, so they are externally tagged (`{"tasks":{…}}`): serde reads them in one pass,
-//! where an internally tagged enum would buffer every report before decoding it. When the parent goes away, even by
-//! SIGKILL, the kernel closes its end and the child reads end-of-file: it drains and exits.
+//! second; down, the parent controls it ([`Control`]). Task reports are many (about one per
+//! turn of the child's runtime), so they are externally tagged (`{"tasks":{…}}`): serde reads
+//! them in one pass, where an internally tagged enum would buffer every report before decoding
+//! it. When the parent goes away, even by SIGKILL, the kernel closes its end and the child
+//! reads end-of-file: it drains and exits.
 
 use std::io::{self, BufRead, Read, Write};
 
@@ -77,22 +78,14 @@ pub(crate) struct TasksLine {
 
 impl TasksLine {
     /// Notes a task now held.
-    pub(crate) fn start(&mut self, task: &HeldTask<&str>) -> io::Result<()> {
-        if !self.started.is_empty() {
-            self.started.push(b',');
-        }
-        serde_json::to_writer(&mut self.started, task)?;
-        Ok(())
+    pub(crate) fn start(&mut self, task: &HeldTask<&str>) {
+        append(&mut self.started, task);
     }
 
     /// Notes a task no longer held.
-    pub(crate) fn end(&mut self, task_id: &str) -> io::Result<()> {
-        if !self.ended.is_empty() {
-            self.ended.push(b',');
-        }
-        serde_json::to_writer(&mut self.ended, task_id)?;
+    pub(crate) fn end(&mut self, task_id: &str) {
+        append(&mut self.ended, task_id);
         self.ended_count += 1;
-        Ok(())
     }
 
     /// Whether tasks were started since the last line was taken.
@@ -119,6 +112,15 @@ impl TasksLine {
         line.extend_from_slice(b"]}}\n");
         self.ended_count = 0;
     }
+}
+
+/// Appends `item` to the comma-separated JSON `list`.
+fn append<T: Serialize + ?Sized>(list: &mut Vec<u8>, item: &T) {
+    if !list.is_empty() {
+        list.push(b',');
+    }
+    // Strings and structs of strings always encode; writing into a vector cannot fail.
+    let _ = serde_json::to_writer(list, item);
 }
 
 /// Writes `message` as one line.
@@ -192,22 +194,18 @@ mod tests {
         let mut line = Vec::new();
         noted.take(&mut line);
         let weird = "quote \" back\\slash\nnewline ünï";
-        noted
-            .start(&HeldTask {
-                id: "t1",
-                workflow: "wf",
-                reference: weird,
-            })
-            .unwrap();
-        noted.end("t0").unwrap();
-        noted
-            .start(&HeldTask {
-                id: "t2",
-                workflow: "wf",
-                reference: "",
-            })
-            .unwrap();
-        noted.end(weird).unwrap();
+        noted.start(&HeldTask {
+            id: "t1",
+            workflow: "wf",
+            reference: weird,
+        });
+        noted.end("t0");
+        noted.start(&HeldTask {
+            id: "t2",
+            workflow: "wf",
+            reference: "",
+        });
+        noted.end(weird);
         assert!(noted.has_started());
         assert_eq!(noted.ended_count(), 2);
         noted.take(&mut line);
